@@ -1,0 +1,1 @@
+"""Experiments: typed configs, presets, the runner, the CLI, logging and maps."""

@@ -1,0 +1,130 @@
+"""YAML presets shipped in the package, dotted overrides, and the resolved Config.
+
+A preset file ``presets/<name>.yaml`` holds::
+
+    description: one line shown by ``freeenergy presets``
+    base: another-preset        # optional: inherit its config and debug
+    config: {run: {...}, env: {...}, ...}
+    debug:  {run: {steps: 50}}  # merged on top for the tiny test size (--debug)
+
+Merging is in order: dataclass defaults < base preset < preset < debug < overrides.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from experiments.config import Config, ConfigError, build
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {err.strerror}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"malformed YAML in {str(path)!r}: {err}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{str(path)!r} must hold a mapping with keys description/config/debug, "
+                          f"got {type(data).__name__}")
+    extra = set(data) - {"description", "base", "config", "debug"}
+    if extra:
+        # A bare config (no 'config:' wrapper) is accepted too.
+        data = {"config": data}
+    return data
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """Nested dict merge; ``top`` wins; mappings merge key by key."""
+    out = copy.deepcopy(base)
+    for key, value in (top or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> tuple[str, dict, dict, str]:
+    """Return (name, config dict, debug dict, description) with ``base`` inheritance resolved."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"config file {name_or_path!r} does not exist")
+        name = path.stem
+    else:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            close = difflib.get_close_matches(name_or_path, preset_names(), n=3, cutoff=0.4)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(f"unknown preset {name_or_path!r}.{hint} Available: {', '.join(preset_names())}")
+        name = name_or_path
+    if name in _seen:
+        raise ConfigError(f"preset {name!r} inherits from itself through {' -> '.join(_seen)}")
+    data = _read_yaml(path)
+    config, debug = data.get("config") or {}, data.get("debug") or {}
+    for key, value in (("config", config), ("debug", debug)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{str(path)!r}: '{key}' must be a mapping, got {value!r}")
+    if data.get("base"):
+        _, bconfig, bdebug, _ = load_preset(str(data["base"]), _seen + (name,))
+        config, debug = deep_merge(bconfig, config), deep_merge(bdebug, debug)
+    return name, config, debug, str(data.get("description", "")).strip()
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], value parsed as YAML: numbers, lists, true/false, null)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. env.num_envs=256)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key; write section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw  # a plain string that is not valid YAML, e.g. 'a: b: c'
+    return key.split("."), value
+
+
+def overrides_to_dict(overrides: list[str]) -> dict:
+    out: dict = {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r} conflicts with an earlier override of {part!r}")
+        node[parts[-1]] = value
+    return out
+
+
+def resolve(name_or_path: str, overrides: list[str] = (), debug: bool = False) -> Config:
+    """The typed Config of a preset (or YAML file) with overrides applied."""
+    name, config, debug_cfg, _ = load_preset(name_or_path)
+    merged = deep_merge(config, debug_cfg) if debug else config
+    merged = deep_merge(merged, overrides_to_dict(list(overrides)))
+    merged.setdefault("run", {})
+    if not isinstance(merged["run"], dict):
+        raise ConfigError(f"run={merged['run']!r} is invalid: expected a mapping of keys")
+    merged["run"].setdefault("name", name)
+    return build(Config, merged)
+
+
+def describe(name: str) -> str:
+    return load_preset(name)[3]

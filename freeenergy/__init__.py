@@ -1,0 +1,1 @@
+"""freeenergy: the mathematics of the project."""

@@ -1,10 +1,29 @@
-"""The ``freeenergy`` command line: run, presets, show."""
+"""The ``freeenergy`` command line (also ``python -m experiments``).
+
+    freeenergy run PRESET_OR_YAML [section.key=value ...] [--out DIR] [--debug] [--quiet]
+    freeenergy presets
+    freeenergy show PRESET_OR_YAML [section.key=value ...] [--debug] [--docs]
+    freeenergy resume RUN_DIR [--quiet]
+
+Exit codes: 0 done; 2 bad input (config, env id, output folder, checkpoint),
+printed as one line without a traceback; 1 the run failed (e.g. the world
+model diverged; its folder keeps the logs, status.json and the last good
+checkpoint); 130 interrupted (Ctrl-C or SIGTERM; resume it with
+``freeenergy resume RUN_DIR``).
+
+Note: an environment entry point (``env.id=package.module:Class``) or a
+``module:function`` in a config imports and runs that Python code, by design:
+only run configs you trust.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from experiments.config import ConfigError, field_docs, to_dict
+from experiments.config import field_table, to_dict
+from experiments.errors import UserError
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -13,7 +32,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     names = preset_names()
     width = max(map(len, names), default=0)
     for name in names:
-        print(f"{name:<{width}}  {describe(name)}")
+        try:
+            text = describe(name)
+        except UserError as err:  # one broken preset file must not hide the others
+            text = f"(cannot be read: {err})"
+        print(f"{name:<{width}}  {text}")
     return 0
 
 
@@ -24,11 +47,51 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
-        for key, text in field_docs().items():
-            print(f"{key}: {text}")
+        values = _flat(to_dict(cfg))
+        section = None
+        for key, type_name, default, text in field_table():
+            head = key.split(".", 1)[0]
+            if head != section:
+                section = head
+                print(f"\n[{section}]")
+            value = values.get(key)
+            mark = "" if value == _plain(default) else f"   (default {_plain(default)!r})"
+            print(f"  {key} = {value!r}   [{type_name}]{mark}\n      {text}")
         return 0
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
     return 0
+
+
+def _plain(v: object) -> object:
+    return [_plain(i) for i in v] if isinstance(v, tuple) else v
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and prefix == "":
+            out.update(_flat(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _report(summary: dict, run_dir: Path) -> None:
+    """Where to look: the run folder, the summary, the maps, the W&B run."""
+    print(f"run folder: {run_dir}")
+    print(f"summary:    {run_dir / 'summary.json'}")
+    pngs = sorted(p for p in run_dir.rglob("*.png") if "wandb" not in p.parts)
+    if pngs:
+        shown = pngs if len(pngs) <= 8 else pngs[:8]
+        print("maps:       " + "\n            ".join(str(p) for p in shown)
+              + (f"\n            ... and {len(pngs) - 8} more" if len(pngs) > 8 else ""))
+    offline = sorted((run_dir / "wandb").glob("offline-run-*")) if (run_dir / "wandb").is_dir() else []
+    if offline:
+        print(f"W&B:        wandb sync {offline[-1]}")
+    figures = {k: v for k, v in summary.items()
+               if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("status",)}
+    if figures:
+        print("results:    " + json.dumps(figures)[:600])
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -36,20 +99,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.runner import run_experiment
 
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
-    summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet)
-    print(f"run folder: {run_dir}")
-    print(f"summary:    {run_dir / 'summary.json'}")
+    summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
+    _report(summary, run_dir)
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from experiments.runner import resume_experiment
+
+    summary, run_dir = resume_experiment(args.run_dir, quiet=args.quiet)
+    _report(summary, run_dir)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="freeenergy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="freeenergy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a preset or a YAML config file")
     p.add_argument("preset", help="preset name (see `freeenergy presets`) or path to a YAML file")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. env.num_envs=256 run.seed=1")
+    p.add_argument("overrides", nargs="*", help="dotted overrides parsed as YAML, e.g. env.num_envs=256 "
+                                                "env.map_xy=[0,1] run.seed=1")
     p.add_argument("--out", default=None, help="write the run exactly into this folder")
+    p.add_argument("--overwrite", action="store_true", help="let --out replace a run already in that folder")
     p.add_argument("--debug", action="store_true", help="the preset's tiny debug size")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=_cmd_run)
@@ -61,21 +134,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--debug", action="store_true")
-    p.add_argument("--docs", action="store_true", help="print every key with its documentation")
+    p.add_argument("--docs", action="store_true", help="every key with its value, type and documentation")
     p.set_defaults(fn=_cmd_show)
+
+    p = sub.add_parser("resume", help="continue an interrupted or killed run from its last checkpoint")
+    p.add_argument("run_dir", help="the run folder (holds config.yaml and checkpoint.pt)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(fn=_cmd_resume)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may come after options too (`run maze --debug run.seed=3`).
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides) + extra
     try:
         return args.fn(args)
-    except ConfigError as err:
-        print(f"freeenergy: config error: {err}", file=sys.stderr)
+    except UserError as err:
+        print(f"freeenergy: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("freeenergy: interrupted", file=sys.stderr)
+    except FloatingPointError as err:
+        print(f"freeenergy: run stopped: {err}", file=sys.stderr)
+        _where(err)
+        return 1
+    except KeyboardInterrupt as err:
+        print(f"freeenergy: {err or 'interrupted'}", file=sys.stderr)
+        _where(err, resume=True)
         return 130
+
+
+def _where(err: BaseException, resume: bool = False) -> None:
+    run_dir = getattr(err, "run_dir", None)
+    if run_dir is None:
+        return
+    ckpt = Path(run_dir) / "checkpoint.pt"
+    print(f"freeenergy: logs and status.json kept in {run_dir}", file=sys.stderr)
+    if ckpt.exists():
+        print(f"freeenergy: last good checkpoint: {ckpt}"
+              + (f"; continue with `freeenergy resume {run_dir}`" if resume else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,21 @@
 
 An experiment is ``run(ctx) -> dict``: it reads ``ctx.cfg``, works on
 ``ctx.device``, reports through ``ctx.log`` / ``ctx.save_figure`` /
-``ctx.save_array``, and returns its summary; the runner writes the summary,
-the config and the logs. Nothing here knows which experiment is running.
+``ctx.save_array``, checkpoints through ``ctx.save_checkpoint`` and returns
+its summary; the runner writes the summary, the config and the logs. Nothing
+here knows which experiment is running.
+
+Checkpoint contract: ``ctx.save_checkpoint(state)`` with ``state["step"]`` the
+last env step whose work (and logging) is done. ``freeenergy resume`` hands
+the same ``state`` back from ``ctx.load_checkpoint()``, drops the
+``metrics.jsonl`` rows after that step, and restores the global RNGs (python,
+numpy, torch) as they were when the checkpoint was written.
 """
 from __future__ import annotations
 
+import io
 import os
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,32 +26,103 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from experiments.config import Config
+from experiments.config import Config, ConfigError
+from experiments.errors import CheckpointError
 from experiments.logger import Logger
+
+CHECKPOINT_FORMAT = 1
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; anything else must be available."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"env.device={name!r} is invalid: expected cpu, cuda, cuda:N, mps or auto") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"env.device={name!r} but CUDA is not available here; use env.device=cpu or auto")
+        raise ConfigError(f"env.device={name!r} but CUDA is not available here; use env.device=cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"env.device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"env.device={name!r} but MPS is not available here; use env.device=cpu or auto")
     return dev
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, then rename: a reader never sees half a file."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def rng_state() -> dict:
+    """The global RNG states (python, numpy, torch CPU) in a form ``weights_only`` loading accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+
+
+def weights_only_safe(obj: Any) -> Any:
+    """numpy arrays -> tensors and numpy scalars -> Python numbers, recursively, so that
+    ``torch.load(weights_only=True)`` accepts the result (numpy RNG states, counters)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: weights_only_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [weights_only_safe(v) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
+
+
+def load_checkpoint_file(path: Path) -> dict:
+    """Read a checkpoint written by :meth:`RunContext.save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        CheckpointError: the file is missing, truncated, corrupt or not ours.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {str(path)!r}: the run stopped before writing one, so there "
+                              f"is nothing to resume; start it again with `freeenergy run`")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, random bytes, pickled code that weights_only refuses
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or unreadable ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); delete the run folder and "
+                              f"start again with `freeenergy run`") from err
+    if not (isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and "state" in data):
+        raise CheckpointError(f"{str(path)!r} is not a freeenergy run checkpoint (expected a mapping with "
+                              f"format={CHECKPOINT_FORMAT}, step and state)")
+    return data
 
 
 @dataclass
 class RunContext:
+    """Everything an experiment needs; see the module docstring for the contract."""
+
     cfg: Config
     out_dir: Path
     device: torch.device
@@ -51,36 +131,51 @@ class RunContext:
     quiet: bool = False
     resume_state: dict | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    last_step: int = -1
 
     # -- reporting -----------------------------------------------------------------
     def log(self, metrics: dict[str, float], step: int) -> None:
         """Namespaced scalars (``env/...``, ``world_model/...``, ``agent/...``, ``explore/...``)."""
+        self.last_step = max(self.last_step, int(step))
         self.logger.log_scalars(metrics, step)
 
     def save_figure(self, fig: Any, name: str, step: int | None = None) -> Path:
-        """Save a matplotlib figure as ``out_dir/<name>.png`` (and send it to W&B); closes it."""
+        """Save a matplotlib figure as ``out_dir/<name>.png`` (and send it to W&B under ``name``).
+
+        The PNG holds the latest drawing; W&B keeps one per ``step``. The figure
+        is closed afterwards.
+        """
         import matplotlib.pyplot as plt
 
         path = self.out_dir / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
         os.replace(tmp, path)
         self.logger.log_image(name, path, step)
         return path
 
-    def save_array(self, name: str, array: np.ndarray) -> Path:
+    def save_array(self, name: str, array: Any) -> Path:
+        """Save ``array`` as ``out_dir/<name>.npy`` (atomically)."""
+        if hasattr(array, "detach"):
+            array = array.detach().cpu().numpy()
         path = self.out_dir / f"{name}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npy")
-        np.save(tmp, np.asarray(array))
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array))
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     def progress(self, total: int, desc: str, **kwargs: Any) -> tqdm:
-        """A progress bar; silent with ``--quiet`` / ``logging.quiet`` or when stderr is not a TTY."""
+        """A progress bar; silent with ``--quiet`` / ``logging.quiet`` or when stderr is not a TTY.
+
+        Put rates and figures on it with ``bar.set_postfix(fe=..., coverage=...)``.
+        """
         disable = self.quiet or self.cfg.logging.quiet or not sys.stderr.isatty()
+        kwargs.setdefault("mininterval", 0.5)
         return tqdm(total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
 
     # -- checkpoints -----------------------------------------------------------------
@@ -89,12 +184,24 @@ class RunContext:
         return self.out_dir / "checkpoint.pt"
 
     def save_checkpoint(self, state: dict) -> Path:
-        """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to checkpoint.pt."""
-        import io
+        """Atomically write ``state`` to ``checkpoint.pt`` (temp file, fsync, rename).
 
+        ``state`` holds tensors, numbers, strings, lists and dicts (what
+        ``torch.load(weights_only=True)`` reads back); ``state["step"]`` is the
+        last finished env step (the last logged step when absent).
+        """
+        step = int(state.get("step", self.last_step))
         buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        torch.save({"format": CHECKPOINT_FORMAT, "step": step, "seed": self.seed, "rng": rng_state(),
+                    "state": weights_only_safe(state)}, buf)
+        data = buf.getvalue()
+        try:  # fail now, with the reason, rather than at resume time
+            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise TypeError(f"checkpoint state cannot be read back with torch.load(weights_only=True): "
+                            f"{str(err).splitlines()[-1]}; store only tensors, numbers, strings, lists, "
+                            f"tuples and dicts") from err
+        atomic_write_bytes(self.checkpoint_path, data)
         return self.checkpoint_path
 
     def load_checkpoint(self) -> dict | None:

@@ -1,8 +1,12 @@
 """One logger interface; backends: local files and Weights & Biases.
 
 Local files are the record that is never lost: ``metrics.jsonl`` (one JSON
-object per line, appended and flushed) beside the run's PNGs. W&B is a mirror:
-if it fails to start or to log, the run warns once and goes on locally.
+object per line, appended and flushed) beside the run's PNGs and
+``summary.json``. W&B is a mirror: if it fails to start or to log (no network,
+no account, a broken install), the run warns once and goes on locally.
+
+Scalars are namespaced by their key (``env/``, ``world_model/``, ``agent/``,
+``explore/``); images are PNG files already on disk, sent as ``wandb.Image``.
 """
 from __future__ import annotations
 
@@ -13,27 +17,81 @@ from pathlib import Path
 from typing import Any
 
 
+class WandbWarning(UserWarning):
+    """W&B stopped working; the run continues with local logging."""
+
+
 class Logger:
-    """Interface: scalars, images, summary, close."""
+    """Interface: scalars, images, summary, close. Every method is cheap to call."""
 
-    def log_scalars(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_scalars(self, metrics: dict[str, float], step: int) -> None:
+        """Record ``metrics`` (name -> number) at env step ``step``."""
 
-    def log_image(self, key: str, path: Path, step: int | None = None) -> None: ...
+    def log_image(self, key: str, path: Path, step: int | None = None) -> None:
+        """Record the PNG at ``path`` under ``key`` (at ``step``, or the current step)."""
 
-    def log_summary(self, summary: dict) -> None: ...
+    def log_summary(self, summary: dict) -> None:
+        """Record the final summary (nested mapping of numbers and strings)."""
 
-    def close(self, exit_code: int = 0) -> None: ...
+    def close(self, exit_code: int = 0) -> None:
+        """Flush and release; ``exit_code`` != 0 marks a failed or interrupted run."""
 
 
 def _jsonable(v: Any) -> Any:
-    if hasattr(v, "item"):
+    """A number JSON can hold: tensors/numpy scalars unwrapped, NaN -> None, inf clipped."""
+    if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None if math.isnan(v) else (1e308 if v > 0 else -1e308)
     return v
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """Rows of a ``metrics.jsonl``; a last line cut short by a crash is skipped."""
+    rows = []
+    if not Path(path).exists():
+        return rows
+    with open(path) as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """Keep only rows with ``step <= last_step`` (and only whole lines); returns rows dropped.
+
+    Used on resume: rows logged after the checkpoint are logged again by the
+    resumed run, so dropping them keeps every step exactly once.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines()
+    keep, dropped = [], 0
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= last_step:
+            keep.append(line)
+        else:
+            dropped += 1
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+    return dropped
+
+
 class LocalLogger(Logger):
+    """``metrics.jsonl`` in ``out_dir``: append-only, one flushed line per call."""
+
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / "metrics.jsonl"
         self._fh = open(self.path, "a", buffering=1)
@@ -49,10 +107,21 @@ class LocalLogger(Logger):
 
 
 class WandbLogger(Logger):
-    """Mirror to W&B; any failure disables it with one warning."""
+    """Mirror to W&B; any failure disables it with one warning.
 
-    def __init__(self, out_dir: Path, config: dict, logging_cfg: Any, name: str, tags: list[str]):
+    Args:
+        out_dir: the run folder; W&B writes ``out_dir/wandb/<mode>-run-*``.
+        config: the resolved config as a plain mapping (sent as the run config).
+        logging_cfg: the ``logging`` config section (mode, project, entity, group).
+        name: the W&B run name (the run folder's name).
+        tags: W&B tags (the config's tags plus ``commit:<sha>``).
+        run_id: a W&B run id to continue (``freeenergy resume``), or None.
+    """
+
+    def __init__(self, out_dir: Path, config: dict, logging_cfg: Any, name: str, tags: list[str],
+                 run_id: str | None = None):
         self.run = None
+        self.run_id: str | None = None
         try:
             import wandb
 
@@ -60,15 +129,23 @@ class WandbLogger(Logger):
             self.run = wandb.init(
                 project=logging_cfg.project, entity=logging_cfg.entity or None,
                 group=logging_cfg.group or None, tags=tags, name=name, config=config,
-                mode=logging_cfg.wandb, dir=str(out_dir), reinit="finish_previous",
-                settings=wandb.Settings(console="off", silent=True),
+                mode=logging_cfg.wandb, dir=str(out_dir), id=run_id, resume="allow" if run_id else None,
+                reinit="create_new",
+                settings=wandb.Settings(console="off", silent=True, init_timeout=60),
             )
+            self.run_id = self.run.id
         except Exception as err:  # no network, no account, a broken install: keep going locally
             self._fail("start", err)
 
     def _fail(self, what: str, err: Exception) -> None:
-        warnings.warn(f"W&B failed to {what} ({type(err).__name__}: {err}); logging locally only", stacklevel=3)
-        self.run = None
+        warnings.warn(f"W&B failed to {what} ({type(err).__name__}: {err}); continuing with local logging "
+                      f"only (metrics.jsonl and PNGs in the run folder)", WandbWarning, stacklevel=3)
+        run, self.run = self.run, None
+        if run is not None:
+            try:
+                run.finish(exit_code=1)
+            except Exception:  # already broken; the warning above said so
+                pass
 
     def log_scalars(self, metrics: dict[str, float], step: int) -> None:
         if self.run is None:
@@ -83,7 +160,10 @@ class WandbLogger(Logger):
             return
         try:
             data = {key: self._wandb.Image(str(path))}
-            self.run.log(data, step=int(step)) if step is not None else self.run.log(data)
+            if step is None:
+                self.run.log(data, commit=False)  # attach to the current step, do not advance it
+            else:
+                self.run.log(data, step=int(step))
         except Exception as err:
             self._fail("log an image", err)
 
@@ -98,13 +178,16 @@ class WandbLogger(Logger):
 
     def close(self, exit_code: int = 0) -> None:
         if self.run is not None:
+            run, self.run = self.run, None
             try:
-                self.run.finish(exit_code=exit_code)
+                run.finish(exit_code=exit_code)
             except Exception as err:
+                self.run = run
                 self._fail("finish", err)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested summary -> ``{"a/b": value}`` of scalars (lists and arrays are left out)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
@@ -115,7 +198,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 class MultiLogger(Logger):
-    def __init__(self, *loggers: Logger):
+    """Fan out to several loggers (local first, so a W&B error never costs local rows)."""
+
+    def __init__(self, *loggers: Logger | None):
         self.loggers = [lg for lg in loggers if lg is not None]
 
     def log_scalars(self, metrics: dict[str, float], step: int) -> None:

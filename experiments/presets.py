@@ -24,6 +24,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 def preset_names() -> list[str]:
+    """Names of the bundled presets (files ``presets/<name>.yaml``)."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
@@ -41,10 +42,17 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping with keys description/config/debug, "
                           f"got {type(data).__name__}")
-    extra = set(data) - {"description", "base", "config", "debug"}
+    preset_keys = {"description", "base", "config", "debug"}
+    extra = set(data) - preset_keys
+    if extra and not (set(data) & preset_keys):
+        # A bare config (sections at the top, no 'config:' wrapper) is accepted too.
+        return {"config": data}
     if extra:
-        # A bare config (no 'config:' wrapper) is accepted too.
-        data = {"config": data}
+        key = sorted(extra)[0]
+        close = difflib.get_close_matches(key, sorted(preset_keys), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{str(path)!r}: unknown top-level key {key!r}.{hint} "
+                          f"Valid keys: {', '.join(sorted(preset_keys))}")
     return data
 
 
@@ -81,7 +89,10 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> tuple[str, di
         if not isinstance(value, dict):
             raise ConfigError(f"{str(path)!r}: '{key}' must be a mapping, got {value!r}")
     if data.get("base"):
-        _, bconfig, bdebug, _ = load_preset(str(data["base"]), _seen + (name,))
+        base = str(data["base"])
+        if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
+            base = str(path.parent / base)  # a file base is relative to the file naming it
+        _, bconfig, bdebug, _ = load_preset(base, _seen + (name,))
         config, debug = deep_merge(bconfig, config), deep_merge(bdebug, debug)
     return name, config, debug, str(data.get("description", "")).strip()
 
@@ -114,10 +125,16 @@ def overrides_to_dict(overrides: list[str]) -> dict:
     return out
 
 
-def resolve(name_or_path: str, overrides: list[str] = (), debug: bool = False) -> Config:
-    """The typed Config of a preset (or YAML file) with overrides applied."""
+def resolve(name_or_path: str, overrides: list[str] = (), debug: bool = False, extra: dict | None = None) -> Config:
+    """The typed Config of a preset (or YAML file) with overrides applied.
+
+    Order: dataclass defaults < ``base`` chain < preset ``config`` < ``debug``
+    (when asked) < ``extra`` (a nested mapping) < dotted overrides. Every key
+    and value is validated.
+    """
     name, config, debug_cfg, _ = load_preset(name_or_path)
     merged = deep_merge(config, debug_cfg) if debug else config
+    merged = deep_merge(merged, extra or {})
     merged = deep_merge(merged, overrides_to_dict(list(overrides)))
     merged.setdefault("run", {})
     if not isinstance(merged["run"], dict):

@@ -21,7 +21,6 @@ rebuild any of them from a file written by ``save``.
 from __future__ import annotations
 
 import inspect
-import math
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +265,3 @@ def squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
     """Mean squared error per row: ``(B, D), (B, D) -> (B,)``."""
     return (x - x_hat).pow(2).mean(-1)
 
-
-def gaussian_nll_const(dim: int, var: float) -> float:
-    """Constant of a diagonal Gaussian log-density, ``0.5 * D * log(2 pi var)``."""
-    return 0.5 * dim * math.log(2 * math.pi * var)

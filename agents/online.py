@@ -1,0 +1,152 @@
+"""Online world-model learning: encode transitions, replay them, fit one or more models.
+
+``OnlineWorldModel`` binds a :class:`TransitionEncoder`, a :class:`ReplayBuffer`
+and ``members`` world models (one, or an ensemble whose disagreement measures
+epistemic uncertainty). Every member draws its own minibatches, so members
+differ by initialisation and by data order, the usual bootstrap-free ensemble.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from agents.encoding import TransitionEncoder
+from agents.replay import ReplayBuffer
+from freeenergy.world_model import WorldModel
+
+
+def weighted_fit_step(model: WorldModel, x: Tensor, weights: Tensor) -> dict[str, float]:
+    """One optimiser step on the importance-weighted mean of ``per_sample_loss``.
+
+    ``x`` ``(B, D)``, ``weights`` ``(B,)``; the weights are normalised to mean 1
+    so that the step size does not depend on their scale.
+    """
+    opt = model.optimiser()
+    opt.zero_grad(set_to_none=True)
+    per, terms = model.per_sample_loss(model._check_x(x))
+    w = weights.to(per.device, per.dtype)
+    w = w / w.mean().clamp_min(1e-12)
+    total = (per * w).mean()
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"{type(model).__name__} loss is {total.item()}; lower lr?")
+    total.backward()
+    opt.step()
+    out = {"loss": float(total.detach())}
+    out.update({k: float(v.detach().mean()) for k, v in terms.items()})
+    return out
+
+
+class OnlineWorldModel:
+    """World model(s) learning from transitions as they arrive.
+
+    Args:
+        encoder: builds normalised joint vectors ``(B, D)``.
+        members: one or more world models of input width ``encoder.dim``.
+        replay_capacity: rows kept in replay.
+        batch_size: rows per fit step (per member).
+        device: where replay and models live.
+        generator: random source for replay draws (reproducibility).
+        recent_fraction: share of every batch drawn from the ``recent_window``
+            newest rows, so the model quickly learns what the agent just met.
+        recent_window: rows that count as recent.
+    """
+
+    def __init__(self, encoder: TransitionEncoder, members: Sequence[WorldModel], replay_capacity: int,
+                 batch_size: int, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None, recent_fraction: float = 0.0,
+                 recent_window: int = 1024) -> None:
+        if not members:
+            raise ValueError("OnlineWorldModel needs at least one world model")
+        for m in members:
+            if m.input_dim != encoder.dim:
+                raise ValueError(f"world model input_dim {m.input_dim} != joint vector width {encoder.dim}")
+        self.encoder = encoder
+        self.members = list(members)
+        self.device = torch.device(device)
+        self.replay = ReplayBuffer(replay_capacity, encoder.dim, self.device)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.recent_fraction = float(recent_fraction)
+        self.recent_window = int(recent_window)
+        self.fit_steps = 0
+        self.last_metrics: dict[str, float] = {}
+
+    @property
+    def model(self) -> WorldModel:
+        """The first member (the one whose free energy is reported)."""
+        return self.members[0]
+
+    def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor,
+                weights: Tensor | None = None) -> Tensor:
+        """Store a batch of transitions; returns their normalised joint rows ``(B, D)``."""
+        raw = self.encoder.raw(obs, actions, next_obs)
+        self.encoder.update(raw[:, self.encoder.next_slice])
+        self.replay.add(raw, weights)
+        return self.encoder.normalise_raw(raw)
+
+    def fit(self, steps: int = 1) -> dict[str, float]:
+        """``steps`` optimiser steps for every member on fresh replay draws; metrics of member 0."""
+        if len(self.replay) == 0 or steps <= 0:
+            return self.last_metrics
+        metrics: dict[str, float] = {}
+        for _ in range(int(steps)):
+            for i, m in enumerate(self.members):
+                raw, w = self._batch()
+                x = self.encoder.normalise_raw(raw)
+                if bool((w == 1).all()):
+                    out = m.fit_step(x)
+                else:
+                    out = weighted_fit_step(m, x, w)
+                if i == 0:
+                    metrics = out
+            self.fit_steps += 1
+        self.last_metrics = metrics
+        return metrics
+
+    def _batch(self) -> tuple[Tensor, Tensor]:
+        n_recent = int(round(self.recent_fraction * self.batch_size))
+        raw, w, _ = self.replay.sample(self.batch_size - n_recent, self.generator)
+        if n_recent:
+            r_raw, r_w, _ = self.replay.sample_recent(n_recent, self.recent_window, self.generator)
+            raw, w = torch.cat([raw, r_raw]), torch.cat([w, r_w])
+        return raw, w
+
+    @torch.no_grad()
+    def free_energy(self, x: Tensor, draws: int | None = None) -> Tensor:
+        """Surprise ``(B,)`` of normalised joint rows, averaged over members."""
+        return torch.stack([m.free_energy(x, draws) for m in self.members]).mean(0)
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, mask: Tensor, steps: int | None = None) -> Tensor:
+        """Each member's completion of ``x`` ``(B, D)``: ``(E, B, D)``."""
+        return torch.stack([m.complete(x, mask, steps) for m in self.members])
+
+    def train(self, mode: bool = True) -> None:
+        for m in self.members:
+            m.train(mode)
+
+    def state_dict(self, replay_rows: int | None = 4096) -> dict:
+        return {
+            "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in self.members],
+            "optimisers": [m.optimiser().state_dict() for m in self.members],
+            "encoder": self.encoder.state_dict(),
+            "replay": self.replay.state_dict(replay_rows),
+            "fit_steps": self.fit_steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for m, sd, opt in zip(self.members, state["members"], state["optimisers"]):
+            m.load_state_dict(sd)
+            m.optimiser().load_state_dict(opt)
+        self.encoder.load_state_dict(state["encoder"])
+        self.replay.load_state_dict(state["replay"])
+        self.fit_steps = int(state["fit_steps"])
+
+
+def build_members(factory: Callable[[], WorldModel], count: int) -> list[WorldModel]:
+    """``count`` independently initialised world models from ``factory``."""
+    if count < 1:
+        raise ValueError(f"ensemble size must be >= 1, got {count}")
+    return [factory() for _ in range(count)]

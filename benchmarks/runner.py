@@ -1,0 +1,109 @@
+"""Cost of logging and map drawing, and the wall time of the quickstart.
+
+Prints one JSON document:
+
+- ``logging_overhead``: the maze preset run twice with the same seed and size,
+  once with logging as configured (scalars every ``logging.interval`` steps,
+  exploration maps every ``logging.map_interval`` steps, W&B offline) and once
+  with logging off (W&B disabled, intervals beyond the run's length); the
+  ratio of their env-steps/s (``ratio_on_to_off``; goal: >= 0.90, i.e. at most
+  10% cost). Each is repeated ``--repeats`` times and the best run counts, to
+  damp noise from other processes.
+- ``quickstart``: wall time of ``freeenergy run quickstart`` (``--debug`` with
+  ``--quick-debug``).
+- ``machine``: CPU, threads, torch version, device.
+
+    python benchmarks/runner.py                       # maze-afe, default sizes
+    python benchmarks/runner.py --preset maze-random --steps 2000 --repeats 3
+    python benchmarks/runner.py --skip-quickstart
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.presets import resolve  # noqa: E402
+from experiments.runner import run_experiment  # noqa: E402
+
+
+def _run(preset: str, overrides: list[str], debug: bool, root: Path, tag: str) -> tuple[dict, float]:
+    cfg = resolve(preset, overrides, debug=debug)
+    start = time.perf_counter()
+    summary, _ = run_experiment(cfg, out=root / tag, quiet=True)
+    return summary, time.perf_counter() - start
+
+
+def logging_overhead(preset: str, steps: int | None, debug: bool, repeats: int, root: Path) -> dict:
+    base = [f"run.steps={steps}"] if steps else []
+    cfg = resolve(preset, base, debug=debug)
+    off = base + ["logging.wandb=disabled", f"logging.interval={cfg.run.steps + 1}",
+                  f"logging.map_interval={cfg.run.steps + 1}"]
+    on = base + ["logging.wandb=offline"]
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    walls: dict[str, list[float]] = {"on": [], "off": []}
+    for i in range(repeats):
+        for mode, overrides in (("off", off), ("on", on)):  # alternate so drift hits both alike
+            summary, wall = _run(preset, overrides, debug, root, f"{mode}-{i}")
+            rates[mode].append(float(summary["env_steps_per_second"]))
+            walls[mode].append(wall)
+    best_on, best_off = max(rates["on"]), max(rates["off"])
+    return {
+        "preset": preset, "debug": debug, "steps": cfg.run.steps, "num_envs": cfg.env.num_envs,
+        "interval": cfg.logging.interval, "map_interval": cfg.logging.map_interval,
+        "env_steps_per_second_on": best_on, "env_steps_per_second_off": best_off,
+        "ratio_on_to_off": best_on / best_off, "cost_percent": 100.0 * (1.0 - best_on / best_off),
+        "goal_met": best_on / best_off >= 0.90,
+        "all_rates": rates, "wall_seconds": walls,
+    }
+
+
+def quickstart_time(debug: bool, root: Path) -> dict:
+    summary, wall = _run("quickstart", [], debug, root, "quickstart")
+    return {"debug": debug, "wall_seconds": wall, "subruns_wall_seconds": summary.get("subruns_wall_seconds"),
+            "summary": {k: v for k, v in summary.items() if k not in ("figures",)}}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="maze-afe", help="the maze preset whose logging cost is measured")
+    p.add_argument("--steps", type=int, default=None, help="override run.steps (default: the preset's)")
+    p.add_argument("--debug", action="store_true", help="the preset's debug size")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--skip-quickstart", action="store_true")
+    p.add_argument("--quick-debug", action="store_true", help="time the quickstart at its debug size")
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    out: dict = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="fe-bench-") as tmp:
+        root = Path(tmp)
+        for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+            os.environ.setdefault(key, str(root / key.lower()))
+            Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+        out["logging_overhead"] = logging_overhead(args.preset, args.steps, args.debug, args.repeats, root)
+        if not args.skip_quickstart:
+            out["quickstart"] = quickstart_time(args.quick_debug, root)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

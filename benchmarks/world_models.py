@@ -1,0 +1,110 @@
+"""Training throughput of the world models on the parabola set; prints JSON.
+
+For every model (the parabola preset's settings: 3 -> 128 -> 6 -> 128 -> 3,
+RAE with 3 passes) and two batch sizes (128 and the full 10000-point set),
+times ``fit_step`` and reports samples/s. The RAE's cost relative to the
+plain AE is measured side by side: their steps alternate in one loop, so
+machine load affects both alike (expected about K = passes times, since the
+RAE unrolls K encode-decode passes).
+
+    python benchmarks/world_models.py [--device cuda] [--steps 30] [--threads 0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from freeenergy.data import parabola
+from freeenergy.models import WORLD_MODELS, build_world_model
+
+SETTINGS = {"hidden": [128], "code_dim": 6, "lr": 1e-3}
+RAE_SETTINGS = {"passes": 3, "sigma": 0.1, "lam": 0.03}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _model(name: str, device: torch.device):
+    extra = RAE_SETTINGS if name == "rae" else {}
+    return build_world_model(name, 3, device=device, **SETTINGS, **extra)
+
+
+def _batches(x: torch.Tensor, batch: int, steps: int, seed: int) -> list[torch.Tensor]:
+    if batch >= len(x):
+        return [x] * steps
+    g = torch.Generator().manual_seed(seed)
+    return [x[torch.randint(0, len(x), (batch,), generator=g).to(x.device)] for _ in range(steps)]
+
+
+def _timed_step(model, xb: torch.Tensor, device: torch.device) -> float:
+    _sync(device)
+    t = time.perf_counter()
+    model.fit_step(xb)
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def throughput(name: str, x: torch.Tensor, batch: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Samples per second of ``fit_step`` at ``batch``."""
+    torch.manual_seed(0)
+    m = _model(name, device)
+    for xb in _batches(x, batch, warmup, 1):
+        m.fit_step(xb)
+    total = sum(_timed_step(m, xb, device) for xb in _batches(x, batch, steps, 2))
+    return batch * steps / total
+
+
+def rae_ae_ratio(x: torch.Tensor, batch: int, steps: int, warmup: int, device: torch.device) -> dict:
+    """RAE and AE steps alternating in one loop; ratio of their summed times."""
+    torch.manual_seed(0)
+    rae, ae = _model("rae", device), _model("ae", device)
+    for xb in _batches(x, batch, warmup, 1):
+        rae.fit_step(xb)
+        ae.fit_step(xb)
+    t_rae = t_ae = 0.0
+    for xb in _batches(x, batch, steps, 3):
+        t_rae += _timed_step(rae, xb, device)
+        t_ae += _timed_step(ae, xb, device)
+    return {"rae_seconds_per_step": t_rae / steps, "ae_seconds_per_step": t_ae / steps,
+            "rae_over_ae": t_rae / t_ae, "passes": RAE_SETTINGS["passes"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default: cuda when available)")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per model and batch size")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--n", type=int, default=10000, help="parabola points (the full batch)")
+    args = p.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    x = torch.from_numpy(parabola(args.n, seed=0)).to(device)
+    batches = [128, args.n]
+    result = {
+        "figure": "world-model training throughput on the parabola",
+        "unit": "samples/s (fit_step); rae_over_ae is a time ratio",
+        "settings": {"data": f"parabola N={args.n}", "net": "3-128-6-128-3", "rae": RAE_SETTINGS,
+                     "batches": batches, "steps": args.steps, "warmup": args.warmup},
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "device": str(device), "platform": platform.platform(),
+                    "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
+        "throughput": {str(b): {name: round(throughput(name, x, b, args.steps, args.warmup, device), 1)
+                                for name in WORLD_MODELS} for b in batches},
+        "rae_vs_ae": {str(b): rae_ae_ratio(x, b, args.steps, args.warmup, device) for b in batches},
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Umbrella sampling on the Müller-Brown potential, against plain dynamics.
+
+``run(ctx)`` for ``run.kind: umbrella``. The collective variable is a
+direction ``d`` in the plane (default: from minimum A to minimum B), so
+``xi(s) = s . d``. ``env.num_envs`` copies of the batched Langevin twin are
+split into ``umbrella.windows`` groups; group ``k`` starts on the A-B line at
+``xi_k`` and feels the bias force ``-kappa (xi - xi_k) d`` through the env's
+force action, so it samples ``exp(-(U + U_k) / kT)`` exactly (up to the
+integrator's time-step error). MBAR (and WHAM, as a cross-check) pool the
+windows into the unbiased PMF of ``xi``.
+
+The same number of copies and steps is then spent on unbiased dynamics
+started in minimum A, whose histogram gives the plain estimate. Both are
+compared with the exact PMF by quadrature of the Boltzmann density over the
+env's bounds, on bins within ``umbrella.eval_kT`` of its minimum; a PMF is
+defined up to a constant, so each RMSE uses the best shift. Bins no sample
+reached are left out of the RMSE and counted by ``bins_covered``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from experiments.context import RunContext
+from freeenergy import umbrella as um
+
+MAP_STRIDE = 10  # keep every 10th position for the per-window maps
+
+
+def _mb_module(cfg: Any) -> Any:
+    from envs import muller_brown
+
+    return muller_brown
+
+
+def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
+    """The batched Müller-Brown twin with no truncation (windows run one long chain each)."""
+    import envs
+
+    kwargs = {**dict(cfg.env.kwargs), "max_steps": None, "start": start}
+    env = envs.make(cfg.env.id, num_envs=cfg.env.num_envs, device=device, **kwargs)
+    mb = _mb_module(cfg)
+    if not isinstance(env, mb.MullerBrownTwin):
+        raise ValueError(f"env.id={cfg.env.id!r}: umbrella runs need the Müller-Brown env "
+                         f"(freeenergy/MullerBrown-v0), got {type(env).__name__}")
+    return env
+
+
+def cv_setup(cfg: Any, kT: float) -> dict[str, Any]:
+    """Direction, window centres, stiffness and PMF bin edges from ``cfg.umbrella``."""
+    mb = _mb_module(cfg)
+    u = cfg.umbrella
+    a, b = np.array(mb.MINIMA["A"]), np.array(mb.MINIMA["B"])
+    d = np.asarray(u.direction, dtype=np.float64) if u.direction else b - a
+    if d.shape != (2,):
+        raise ValueError(f"umbrella.direction={list(u.direction)!r} must have 2 entries (x, y)")
+    d = d / np.linalg.norm(d)
+    if u.cv_range:
+        lo, hi = u.cv_range
+    else:
+        xa, xb = sorted((float(a @ d), float(b @ d)))
+        lo, hi = xa - u.cv_margin, xb + u.cv_margin
+    if u.windows < 2:
+        raise ValueError(f"umbrella.windows={u.windows} is invalid: an umbrella run needs >= 2 windows")
+    centres = um.window_centres(lo, hi, u.windows)
+    kappa = u.kappa or um.auto_kappa(centres, kT, u.kappa_factor)
+    spacing = (hi - lo) / (u.windows - 1)
+    # The profile is binned a little beyond the outermost windows, where their tails still sample.
+    edges = np.linspace(lo - spacing, hi + spacing, u.bins + 1)
+    return {"direction": d, "centres": centres, "kappa": float(kappa), "edges": edges, "a": a, "b": b}
+
+
+def sample(env: Any, direction: np.ndarray, steps: int, centre_n: torch.Tensor | None, kappa: float,
+           start_xy: torch.Tensor | None, seed: int, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``steps`` steps of every copy, biased when ``centre_n`` ``(N,)`` is given.
+
+    Returns the CV trajectory ``(T, N)`` and every ``MAP_STRIDE``-th position ``(T', N, 2)``.
+    """
+    dev = env.device
+    d = torch.as_tensor(direction, dtype=torch.float32, device=dev)
+    obs = env.reset(seed=seed)
+    if start_xy is not None:
+        obs = env.set_state(torch.arange(env.num_envs, device=dev), start_xy)
+    cv = um.LinearCV(direction, device=dev)
+    xi = torch.empty(steps, env.num_envs, dtype=torch.float32, device=dev)
+    xy = []
+    zero = torch.zeros(env.num_envs, 2, device=dev)
+    for t in range(steps):
+        action = zero if centre_n is None else um.bias_force(obs, cv, centre_n, kappa)
+        obs, *_ = env.step(action)
+        xi[t] = obs @ d
+        if t % MAP_STRIDE == 0:
+            xy.append(obs.clone())
+        if progress is not None and t % 100 == 0:
+            progress.update(min(100, steps - t))
+    return xi.cpu().numpy(), torch.stack(xy).cpu().numpy()
+
+
+def window_starts(setup: dict, window_n: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Start of each copy on the A-B line at its window's centre ``(N, 2)``."""
+    a, d = setup["a"], setup["direction"]
+    xi0 = setup["centres"][window_n]
+    pts = a[None, :] + (xi0 - a @ d)[:, None] * d[None, :]
+    return torch.as_tensor(pts, dtype=torch.float32, device=device)
+
+
+def estimate(xi_tn: np.ndarray, window_n: np.ndarray | None, setup: dict, kT: float, cfg: Any,
+             upto: int | None = None) -> dict[str, Any]:
+    """PMF estimates from the first ``upto`` steps: MBAR + WHAM (windows) or a histogram (plain)."""
+    u = cfg.umbrella
+    xi_tn = xi_tn[:upto] if upto else xi_tn
+    discard = min(u.equilibration, xi_tn.shape[0] - 1)
+    if u.subsample:
+        t_idx, n_idx = um.subsample_chains(xi_tn, discard)
+    else:
+        t, n = np.meshgrid(np.arange(discard, xi_tn.shape[0]), np.arange(xi_tn.shape[1]), indexing="ij")
+        t_idx, n_idx = t.ravel(), n.ravel()
+    xi_n = xi_tn[t_idx, n_idx]
+    out = {"samples": int(xi_n.size), "g_mean": float(xi_tn[discard:].size / max(xi_n.size, 1))}
+    if window_n is None:
+        out["pmf"] = um.histogram_pmf(xi_n, setup["edges"])
+        return out
+    w = window_n[n_idx]
+    out["pmf"] = um.mbar_pmf(xi_n, w, setup["centres"], setup["kappa"], kT, setup["edges"], u.min_overlap)
+    out["wham"] = um.wham_pmf(xi_n, w, setup["centres"], setup["kappa"], kT, setup["edges"])
+    return out
+
+
+def _finite(a: np.ndarray) -> list:
+    """JSON-friendly list: NaN -> None."""
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=np.float64)]
+
+
+def run(ctx: RunContext) -> dict:
+    cfg = ctx.cfg
+    from experiments import maps
+
+    mb = _mb_module(cfg)
+    env = build_env(cfg, ctx.device, start="A")
+    kT = float(env.kT)
+    setup = cv_setup(cfg, kT)
+    steps = cfg.run.steps
+    n = env.num_envs
+    window_n = um.assign_windows(n, cfg.umbrella.windows)
+    centre_n = torch.as_tensor(setup["centres"][window_n], dtype=torch.float32, device=ctx.device)
+
+    bar = ctx.progress(2 * steps, "umbrella + plain dynamics")
+    t0 = time.perf_counter()
+    xi_u, xy_u = sample(env, setup["direction"], steps, centre_n, setup["kappa"],
+                        window_starts(setup, window_n, ctx.device), ctx.seed, bar)
+    t_umbrella = time.perf_counter() - t0
+    xi_p, xy_p = sample(env, setup["direction"], steps, None, 0.0, None, ctx.seed + 1, bar)
+    bar.close()
+
+    umb = estimate(xi_u, window_n, setup, kT, cfg)
+    plain = estimate(xi_p, None, setup, kT, cfg)
+    exact = um.pmf_by_quadrature(mb.potential, setup["direction"], env.map_bounds, setup["edges"], kT)
+    mask = np.isfinite(exact) & (exact <= cfg.umbrella.eval_kT)
+    pmf, wham, hist = umb["pmf"], umb["wham"], plain["pmf"]
+    nb = um.neighbour_overlaps(pmf.overlap)
+
+    def aligned(f: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(f) & mask
+        return f - (np.mean(f[ok] - exact[ok]) if ok.any() else 0.0)
+
+    summary = {
+        "pmf_rmse_kT": um.pmf_rmse(pmf.f, exact, mask),
+        "unbiased_pmf_rmse_kT": um.pmf_rmse(hist.f, exact, mask),
+        "wham_pmf_rmse_kT": um.pmf_rmse(wham.f, exact, mask),
+        "mbar_vs_wham_rmse_kT": um.pmf_rmse(pmf.f, wham.f, mask),
+        "bins_covered": int((pmf.covered & mask).sum()),
+        "unbiased_bins_covered": int((hist.covered & mask).sum()),
+        "eval_bins": int(mask.sum()),
+        "max_uncertainty_kT": float(np.nanmax(np.where(mask, pmf.df, np.nan))),
+        "min_neighbour_overlap": float(nb.min()) if nb.size else float("nan"),
+        "unbiased_max_xi": float(xi_p.max()),
+        "windows": int(cfg.umbrella.windows),
+        "kappa": setup["kappa"],
+        "kT": kT,
+        "cv_direction": setup["direction"].tolist(),
+        "window_centres": setup["centres"].tolist(),
+        "env_steps": int(steps * n),
+        "umbrella_samples": umb["samples"],
+        "unbiased_samples": plain["samples"],
+        "statistical_inefficiency": umb["g_mean"],
+        "biased_steps_per_s": float(steps * n / t_umbrella),
+        "pmf": {
+            "centres": pmf.centres.tolist(),
+            "estimate": _finite(aligned(pmf.f)),
+            "uncertainty": _finite(pmf.df),
+            "unbiased": _finite(aligned(hist.f)),
+            "wham": _finite(aligned(wham.f)),
+            "exact": _finite(exact),
+            "eval_mask": mask.tolist(),
+        },
+    }
+    ctx.log({"umbrella/pmf_rmse_kT": summary["pmf_rmse_kT"],
+             "umbrella/unbiased_pmf_rmse_kT": summary["unbiased_pmf_rmse_kT"],
+             "umbrella/bins_covered": summary["bins_covered"],
+             "umbrella/unbiased_bins_covered": summary["unbiased_bins_covered"],
+             "umbrella/min_neighbour_overlap": summary["min_neighbour_overlap"]}, step=steps)
+    ctx.save_array("pmf", np.stack([pmf.centres, aligned(pmf.f), pmf.df, aligned(hist.f), exact]))
+    ctx.save_figure(maps.plot_pmf(pmf.centres, exact, {"umbrella (MBAR)": aligned(pmf.f),
+                                                       "umbrella (WHAM)": aligned(wham.f),
+                                                       "unbiased": aligned(hist.f)},
+                                  {"umbrella (MBAR)": pmf.df}, eval_kT=cfg.umbrella.eval_kT, kT=kT),
+                    "pmf", step=steps)
+    grid = _potential_grid(mb, env.map_bounds)
+    ctx.save_figure(maps.plot_window_maps(xy_u.reshape(-1, 2), np.tile(window_n, xy_u.shape[0]),
+                                          env.map_bounds, grid, setup["direction"], setup["centres"],
+                                          title="umbrella windows"), "window_maps", step=steps)
+    ctx.save_figure(maps.plot_window_maps(xy_p.reshape(-1, 2), np.zeros(xy_p.shape[0] * n, dtype=int),
+                                          env.map_bounds, grid, title="unbiased dynamics (same budget)"),
+                    "unbiased_map", step=steps)
+    return summary
+
+
+def _potential_grid(mb: Any, bounds: Any, n: int = 120) -> np.ndarray:
+    (x0, x1), (y0, y1) = bounds
+    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return mb.potential(np.stack([xx, yy], axis=-1))

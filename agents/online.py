@@ -14,6 +14,7 @@ from torch import Tensor
 
 from agents.encoding import TransitionEncoder
 from agents.replay import ReplayBuffer
+from agents.surprise_head import SurpriseHead
 from freeenergy.world_model import WorldModel
 
 
@@ -51,12 +52,14 @@ class OnlineWorldModel:
         recent_fraction: share of every batch drawn from the ``recent_window``
             newest rows, so the model quickly learns what the agent just met.
         recent_window: rows that count as recent.
+        surprise_head: optional :class:`SurpriseHead` trained on every fit step
+            to predict member 0's free energy from ``[obs_t, action_t]``.
     """
 
     def __init__(self, encoder: TransitionEncoder, members: Sequence[WorldModel], replay_capacity: int,
                  batch_size: int, device: torch.device | str = "cpu",
                  generator: torch.Generator | None = None, recent_fraction: float = 0.0,
-                 recent_window: int = 1024) -> None:
+                 recent_window: int = 1024, surprise_head: SurpriseHead | None = None) -> None:
         if not members:
             raise ValueError("OnlineWorldModel needs at least one world model")
         for m in members:
@@ -70,6 +73,7 @@ class OnlineWorldModel:
         self.generator = generator
         self.recent_fraction = float(recent_fraction)
         self.recent_window = int(recent_window)
+        self.surprise_head = surprise_head
         self.fit_steps = 0
         self.last_metrics: dict[str, float] = {}
 
@@ -101,6 +105,11 @@ class OnlineWorldModel:
                     out = weighted_fit_step(m, x, w)
                 if i == 0:
                     metrics = out
+                    if self.surprise_head is not None:
+                        with torch.no_grad():
+                            target = m.free_energy(x, 1)
+                        known = x[:, : self.encoder.next_slice.start]
+                        metrics["surprise_head_error"] = self.surprise_head.fit_step(known, target)
             self.fit_steps += 1
         self.last_metrics = metrics
         return metrics
@@ -134,6 +143,8 @@ class OnlineWorldModel:
             "encoder": self.encoder.state_dict(),
             "replay": self.replay.state_dict(replay_rows),
             "fit_steps": self.fit_steps,
+            "surprise_head": None if self.surprise_head is None else self.surprise_head.state_dict(),
+            "surprise_head_opt": None if self.surprise_head is None else self.surprise_head.opt.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -143,6 +154,9 @@ class OnlineWorldModel:
         self.encoder.load_state_dict(state["encoder"])
         self.replay.load_state_dict(state["replay"])
         self.fit_steps = int(state["fit_steps"])
+        if self.surprise_head is not None and state.get("surprise_head") is not None:
+            self.surprise_head.load_state_dict(state["surprise_head"])
+            self.surprise_head.opt.load_state_dict(state["surprise_head_opt"])
 
 
 def build_members(factory: Callable[[], WorldModel], count: int) -> list[WorldModel]:

@@ -71,6 +71,8 @@ class BatchedVecEnv(VecEnv):
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        if attr_name == "render_mode":  # SB3 asks; batched envs do not render
+            return [getattr(self.env, "render_mode", None)] * len(self._get_indices(indices))
         return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:

@@ -15,6 +15,10 @@ Surprise, split three ways:
 - ``aleatoric``: the part it cannot: ``max(total - epistemic, 0)``, surprise
   that remains when the members agree. (A crude split; both are in squared
   normalised units per feature.)
+- ``predicted``: the free energy that real transitions from ``(obs_t,
+  action_t)`` have shown, as estimated by a :class:`SurpriseHead`: unlike
+  ``total`` it includes noise the model cannot code (the model codes its own
+  completions well, however noisy the world is).
 
 Preference ("risk"): squared distance of the predicted ``obs_t+1`` to a goal
 observation, in normalised units.
@@ -35,11 +39,13 @@ class StepPrediction:
     completions: ``(E, M, B, D)`` completed joint vectors.
     free_energy: ``(E, M, B)`` each completion's free energy under its member.
     next_slice: where obs_t+1 sits in ``D``.
+    predicted: ``(B,)`` surprise-head estimate of the real free energy, when available.
     """
 
     completions: Tensor
     free_energy: Tensor
     next_slice: slice
+    predicted: Tensor | None = None
 
     @property
     def next_obs(self) -> Tensor:
@@ -75,6 +81,13 @@ def aleatoric_surprise(p: StepPrediction) -> Tensor:
     return (total_surprise(p) - epistemic_surprise(p)).clamp_min(0.0)
 
 
+def predicted_surprise(p: StepPrediction) -> Tensor:
+    """Amortised expected free energy of real transitions ``(B,)`` (needs a surprise head)."""
+    if p.predicted is None:
+        raise ValueError("surprise='predicted' needs the surprise head (agent.surprise_head: true)")
+    return p.predicted
+
+
 def goal_risk(p: StepPrediction, goal: Tensor) -> Tensor:
     """Squared distance ``(B,)`` of the predicted obs_t+1 to ``goal`` ``(O,)`` (normalised)."""
     return (p.mean_next_obs - goal).pow(2).mean(-1)
@@ -84,6 +97,7 @@ SURPRISE_TERMS: dict[str, Callable[[StepPrediction], Tensor]] = {
     "total": total_surprise,
     "epistemic": epistemic_surprise,
     "aleatoric": aleatoric_surprise,
+    "predicted": predicted_surprise,
 }
 
 
@@ -110,4 +124,6 @@ def all_surprise_terms(p: StepPrediction) -> dict[str, Tensor]:
     if p.completions.shape[0] > 1 or p.completions.shape[1] > 1:
         out["epistemic"] = epistemic_surprise(p)
         out["aleatoric"] = (out["total"] - out["epistemic"]).clamp_min(0.0)
+    if p.predicted is not None:
+        out["predicted"] = p.predicted
     return out

@@ -43,7 +43,7 @@ def _run(preset: str, overrides: list[str], debug: bool, root: Path, tag: str) -
 
 
 def logging_overhead(preset: str, steps: int | None, debug: bool, repeats: int, root: Path) -> dict:
-    base = [f"run.steps={steps}"] if steps else []
+    base = ["run.seeds=[]"] + ([f"run.steps={steps}"] if steps else [])  # one seed: a rate, not a spread
     cfg = resolve(preset, base, debug=debug)
     off = base + ["logging.wandb=disabled", f"logging.interval={cfg.run.steps + 1}",
                   f"logging.map_interval={cfg.run.steps + 1}"]

@@ -18,7 +18,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from agents.adversarial import AdversarialFreeEnergyAgent
@@ -29,6 +28,7 @@ from agents.explore import Visitation
 from agents.free_energy import FreeEnergyAgent
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
+from agents.surprise_head import SurpriseHead
 from experiments.config import Config, WorldModelConfig
 from experiments.context import RunContext
 from freeenergy.models import build_world_model, model_kwargs
@@ -72,8 +72,10 @@ def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     kw = world_model_kwargs(cfg.world_model)
     members = [build_world_model(cfg.world_model.name, encoder.dim, device, **kw)
                for _ in range(cfg.agent.ensemble)]
+    head = (SurpriseHead(encoder.obs_dim + encoder.act_dim, cfg.world_model.hidden, cfg.world_model.lr, device)
+            if cfg.agent.surprise_head else None)
     return OnlineWorldModel(encoder, members, cfg.agent.replay_capacity, cfg.world_model.batch_size, device,
-                            generator, cfg.agent.recent_fraction, cfg.agent.recent_window)
+                            generator, cfg.agent.recent_fraction, cfg.agent.recent_window, head)
 
 
 def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:
@@ -88,7 +90,8 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     return cls(world, planner, surprise=a.surprise, surprise_weight=a.surprise_weight,
                goal_obs=list(a.goal_obs) or None, goal_weight=a.goal_weight, draws=a.draws,
                complete_steps=a.complete_steps or None, complete_init=a.complete_init, fe_draws=a.fe_draws, epsilon=a.epsilon,
-               warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio, generator=generator)
+               warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio, action_repeat=a.action_repeat,
+               generator=generator)
 
 
 def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:
@@ -200,12 +203,11 @@ class Tracker:
 
 
 def _rng_state(generator: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "gen": generator.get_state()}
+    # The global torch / numpy / python states are saved and restored by the runner.
+    return {"gen": generator.get_state()}
 
 
 def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(tuple(state["numpy"]) if isinstance(state["numpy"], list) else state["numpy"])
     generator.set_state(state["gen"])
 
 
@@ -226,6 +228,12 @@ def run(ctx: RunContext) -> dict:
     generator.manual_seed(ctx.seed)
     env = make_env(cfg, device)
     agent = make_agent(cfg, env, device, generator)
+    rare = None
+    if cfg.umbrella.windows > 0 and cfg.agent.type in ("fe", "afe"):  # rare-state biasing (a heuristic)
+        from agents.rare_state import RareStateBias
+
+        rare = RareStateBias.from_config(cfg.umbrella, env.num_envs, device, generator)
+        agent.score_bias = rare.score_bias
     steps = cfg.run.steps
     tracker = Tracker(env, steps)
     start = 0
@@ -247,8 +255,12 @@ def run(ctx: RunContext) -> dict:
     try:
         for t in range(start, steps):
             actions = agent.act(obs)
+            if rare is not None:
+                rare.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
             fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated)
+            if rare is not None:
+                next_obs = rare.after_step(env, agent, fe, next_obs, t + 1)
             try:
                 wm_metrics = agent.update() or wm_metrics
             except FloatingPointError as err:
@@ -283,8 +295,13 @@ def run(ctx: RunContext) -> dict:
     ctx.save_checkpoint(_state(steps, agent, tracker, generator))
     ctx.save_array("visits", tracker.vis.heatmap().numpy())
     done = steps - start
-    return {"env_steps": steps * env.num_envs,
-            "env_steps_per_second": done * env.num_envs / max(elapsed, 1e-9), **tracker.summary()}
+    result = {"env_steps": steps * env.num_envs,
+              "env_steps_per_second": done * env.num_envs / max(elapsed, 1e-9), **tracker.summary()}
+    if rare is not None:
+        from agents.rare_state import rare_visit_summary
+
+        result.update(rare.summary(), **rare_visit_summary(make_env(cfg, device), steps, ctx.seed, tracker.vis))
+    return result
 
 
 def _state(step: int, agent: Any, tracker: Tracker, generator: torch.Generator) -> dict:

@@ -88,10 +88,14 @@ def _report(summary: dict, run_dir: Path) -> None:
     offline = sorted((run_dir / "wandb").glob("offline-run-*")) if (run_dir / "wandb").is_dir() else []
     if offline:
         print(f"W&B:        wandb sync {offline[-1]}")
-    figures = {k: v for k, v in summary.items()
-               if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("status",)}
+    figures: dict = {}
+    for k, v in summary.items():
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            figures[k] = round(v, 4) if isinstance(v, float) else v
+        elif isinstance(v, dict) and "mean" in v and "std" in v:  # aggregated over seeds
+            figures[k] = f"{v['mean']:.4g} +- {v['std']:.2g}"
     if figures:
-        print("results:    " + json.dumps(figures)[:600])
+        print("results:    " + json.dumps(figures)[:800])
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -142,8 +142,11 @@ BONUSES = ("afe", "fe", "count", "rnd", "none")
 class AgentConfig:
     type: str = doc("afe", "Agent: fe (free-energy minimising planner), afe (adversarial planner), random, "
                     "or a stable-baselines3 algorithm (ppo, a2c, dqn, sac) trained with agent.bonus.")
-    surprise: str = doc("total", "Surprise the planners score: total (expected free energy), epistemic "
-                        "(disagreement across the ensemble or noise draws) or aleatoric (total - epistemic).")
+    surprise: str = doc("total", "Surprise the planners score: total (free energy of imagined transitions), "
+                        "epistemic (disagreement across the ensemble or noise draws), aleatoric (total - "
+                        "epistemic) or predicted (surprise head: free energy that real transitions showed).")
+    surprise_head: bool = doc(False, "Train a surprise head S(obs, action) on the free energy of real "
+                              "transitions (needed by surprise: predicted).")
     surprise_weight: float = doc(1.0, "Weight of the surprise term (minimised by fe, maximised by afe).")
     goal_obs: tuple[float, ...] = doc((), "Prior preference: a goal observation (raw units); empty for none.")
     goal_weight: float = doc(0.0, "Weight of the goal-preference (risk) term in the planners' cost.")
@@ -162,7 +165,9 @@ class AgentConfig:
     fe_draws: int = doc(1, "Noise draws of the free energy of imagined and real transitions.")
     epsilon: float = doc(0.0, "Chance of a uniformly random action per copy and step (planners).")
     warmup_steps: int = doc(10, "Random steps before the planners start planning.")
-    fit_ratio: int = doc(1, "World-model (or RND) optimiser steps per env step.")
+    fit_ratio: int = doc(1, "World-model (or RND) optimiser steps per env step (per decision with action_repeat).")
+    action_repeat: int = doc(1, "Planners: env steps each decision is held for; the world model learns "
+                             "[obs_t, action, obs_t+k] (temporal abstraction, like frame skip).")
     replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
     recent_fraction: float = doc(0.0, "Share of each world-model batch drawn from the newest transitions.")
     recent_window: int = doc(1024, "Newest transitions that recent_fraction draws from.")
@@ -174,11 +179,14 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         _one_of("agent.type", self.type, AGENT_TYPES)
-        _one_of("agent.surprise", self.surprise, ("total", "epistemic", "aleatoric"))
+        _one_of("agent.surprise", self.surprise, ("total", "epistemic", "aleatoric", "predicted"))
+        _require(self.surprise != "predicted" or self.surprise_head, "agent.surprise_head", self.surprise_head,
+                 "true when agent.surprise is predicted")
         _one_of("agent.planner", self.planner, ("shooting", "cem"))
         _one_of("agent.complete_init", self.complete_init, ("obs", "mean"))
         _one_of("agent.bonus", self.bonus, BONUSES)
-        for key in ("ensemble", "draws", "horizon", "candidates", "cem_iters", "fe_draws", "replay_capacity"):
+        for key in ("ensemble", "draws", "horizon", "candidates", "cem_iters", "fe_draws", "replay_capacity",
+                    "action_repeat"):
             v = getattr(self, key)
             _require(v >= 1, f"agent.{key}", v, "an integer >= 1")
         for key in ("complete_steps", "warmup_steps", "fit_ratio"):
@@ -191,7 +199,7 @@ class AgentConfig:
         _require(0 <= self.recent_fraction <= 1, "agent.recent_fraction", self.recent_fraction, "a number in [0, 1]")
         _require(self.recent_window >= 1, "agent.recent_window", self.recent_window, "an integer >= 1")
         _require(self.int_coef >= 0, "agent.int_coef", self.int_coef, "a number >= 0")
-        _require(self.surprise == "total" or self.ensemble >= 2 or self.draws >= 2, "agent.surprise",
+        _require(self.surprise in ("total", "predicted") or self.ensemble >= 2 or self.draws >= 2, "agent.surprise",
                  self.surprise, "total, or set agent.ensemble >= 2 or agent.draws >= 2 for epistemic/aleatoric")
         _require(self.goal_weight == 0 or bool(self.goal_obs), "agent.goal_obs", list(self.goal_obs),
                  "a goal observation when agent.goal_weight != 0")

@@ -128,6 +128,7 @@ def score(data_name: str, samples: np.ndarray, reference: np.ndarray, cap: int, 
     if data_name == "hexamodal":
         out["modes_covered"] = metrics.modes_covered(samples)
         out["off_mode_fraction"] = metrics.off_mode_fraction(samples)
+        out["mode_fractions"] = [round(f, 4) for f in metrics.mode_fractions(samples)]
     out["nonfinite_fraction"] = float(1.0 - finite.mean())
     return out
 
@@ -207,7 +208,8 @@ def run(ctx: Any) -> dict:
         ctx.save_figure(fig, f"scatter_{name}")
     ncol = min(3, len(collected))
     nrow = math.ceil(len(collected) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.5 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.5 * nrow), squeeze=False,
+                             constrained_layout=True)
     for ax, (name, s) in zip(axes.flat, collected.items()):
         scatter(cfg.data.name, s, reference, ax, name)
     for ax in list(axes.flat)[len(collected):]:

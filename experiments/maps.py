@@ -218,7 +218,8 @@ def plot_side_by_side(items: Sequence[Any], titles: Sequence[str] | None = None,
     images = [_to_image(it) for it in items]
     titles = list(titles or [""] * len(images))
     widths = [im.shape[1] / max(im.shape[0], 1) for im in images]
-    fig = Figure(figsize=(3.6 * sum(widths) + 0.4, 3.8))
+    # constrained layout keeps titles and suptitle apart (tight_layout ignores the suptitle)
+    fig = Figure(figsize=(3.6 * sum(widths) + 0.4, 4.2), layout="constrained")
     axes = fig.subplots(1, len(images), gridspec_kw={"width_ratios": widths}, squeeze=False)
     for ax, im, t in zip(axes[0], images, titles + [""] * (len(images) - len(titles))):
         ax.imshow(im, cmap=None if im.ndim == 3 else "gray")
@@ -226,8 +227,7 @@ def plot_side_by_side(items: Sequence[Any], titles: Sequence[str] | None = None,
         if t:
             ax.set_title(t)
     if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontweight="bold")
     return fig
 
 

@@ -8,6 +8,11 @@ A preset file ``presets/<name>.yaml`` holds::
     debug:  {run: {steps: 50}}  # merged on top for the tiny test size (--debug)
 
 Merging is in order: dataclass defaults < base preset < preset < debug < overrides.
+
+Security: files are read with ``yaml.safe_load`` (no Python objects) and
+nothing is ``eval``-ed. A config may still name code to import, by design:
+``env.id: package.module:Class`` or ``env.map_xy: module:function`` plug in
+user environments, so only run configs you trust.
 """
 from __future__ import annotations
 

@@ -92,7 +92,10 @@ def run(ctx: RunContext) -> dict:
                                      suptitle="freeenergy quickstart: where each agent went")
         figure_paths["side_by_side"] = ctx.save_figure(fig, "quickstart")
     curves, steps = {}, []
-    for name in runs:
+    # The dark room is covered in a few steps; its story is the dark fraction (in the titles),
+    # so the coverage figure shows the other runs when there are any.
+    curve_runs = [n for n in runs if summaries[n].get("dark_fraction") is None] or runs
+    for name in curve_runs:
         rows = [r for r in read_metrics(ctx.out_dir / name / "metrics.jsonl") if "explore/coverage" in r]
         if rows:
             curves[LABELS.get(name, name)] = [r["explore/coverage"] for r in rows]

@@ -20,6 +20,7 @@ deterministic function of the config and the seed on CPU.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import random
@@ -305,7 +306,12 @@ def aggregate(summaries: list[dict]) -> dict:
 
 
 def _run_seeds(cfg: Config, run_dir: Path, quiet: bool, resuming: bool) -> dict:
-    """Every seed of ``run.seeds`` into ``run_dir/seed_<s>``, then the aggregate summary."""
+    """Every seed of ``run.seeds`` into ``run_dir/seed_<s>``, then the aggregate summary.
+
+    The seeds' W&B runs share a group (``logging.group``, else the run folder's name).
+    """
+    if not cfg.logging.group:
+        cfg = dataclasses.replace(cfg, logging=dataclasses.replace(cfg.logging, group=run_dir.name))
     per_seed = {}
     for s in cfg.run.seeds:
         sub = run_dir / f"seed_{s}"

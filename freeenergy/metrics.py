@@ -110,6 +110,12 @@ def hexamodal_modes(samples: np.ndarray, mass: float = 0.99) -> tuple[np.ndarray
     return logp >= hexamodal_density_threshold(mass), comp.argmax(1)
 
 
+def mode_fractions(samples: np.ndarray, mass: float = 0.99) -> list[float]:
+    """Fraction of all samples that fall on each of the six modes (a fair share is 1/6)."""
+    on, mode = hexamodal_modes(samples, mass)
+    return (np.bincount(mode[on], minlength=6) / max(len(samples), 1)).tolist()
+
+
 def modes_covered(samples: np.ndarray, min_fraction: float = 0.01, mass: float = 0.99) -> int:
     """Number of the six modes (0-6) that receive at least ``min_fraction`` of all
     samples as on-mode points (a fair share is 1/6)."""

@@ -57,7 +57,12 @@ class WorldModel(nn.Module):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> WorldModel:
         obj = super().__new__(cls)
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        except TypeError:
+            # copy/pickle call __new__ without arguments and restore __dict__ after.
+            object.__setattr__(obj, "_init_kwargs", {})
+            return obj
         bound.apply_defaults()
         init_kwargs = dict(bound.arguments)
         init_kwargs.pop("self", None)

@@ -16,6 +16,14 @@ from agents.terms import StepPrediction, aleatoric_surprise, epistemic_surprise,
 from freeenergy.rae import RAE
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 # ------------------------------------------------------------------ encoding
 def test_running_norm_matches_numpy():
     rng = np.random.default_rng(0)
@@ -200,8 +208,6 @@ def test_agent_signs_and_state_round_trip():
     state = afe.state_dict()
     _, other = _agent("afe", seed=1)
     other.load_state_dict(state)
-    x = afe.world.encoder.encode(obs, torch.zeros(4, dtype=torch.long), obs)
-    assert torch.allclose(afe.world.free_energy(x, 1), other.world.free_energy(x, 1), atol=0) or True
     for p, q in zip(afe.world.model.parameters(), other.world.model.parameters()):
         assert torch.equal(p, q)
     assert other.steps == afe.steps and len(other.world.replay) == len(afe.world.replay)

@@ -133,3 +133,16 @@ def test_quickstart_composes_sub_runs_and_resumes_them(tmp_path, toy_kind, capsy
     assert f"side by side figure: {out_dir / 'quickstart.png'}" in out
     assert f"summary:    {out_dir / 'summary.json'}" in out
     assert yaml.safe_load((out_dir / "toy-b" / "config.yaml").read_text())["logging"]["wandb"] == "disabled"
+
+
+def test_quickstart_debug_runs_the_real_presets(tmp_path, capsys):
+    out_dir = tmp_path / "qs"
+    assert cli.main(["run", "quickstart", "--debug", "logging.wandb=disabled", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert set(summary["runs"]) == {"darkroom-fe", "darkroom-afe", "maze-afe"}
+    for key in ("darkroom_fe_dark_fraction", "darkroom_afe_dark_fraction", "maze_afe_coverage"):
+        assert 0.0 <= summary[key] <= 1.0
+    for name in summary["runs"]:
+        assert (out_dir / name / "summary.json").exists() and (out_dir / name / "exploration_map.png").exists()
+    assert "dark room: the surprise minimiser spent" in out and "quickstart.png" in out

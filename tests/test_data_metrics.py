@@ -44,6 +44,8 @@ def test_hexamodal_metrics_on_true_partial_and_uniform_sets():
     assert metrics.modes_covered(y) == 6
     assert metrics.off_mode_fraction(y) == pytest.approx(0.01, abs=0.005)
     assert metrics.modes_covered(y[mode < 3]) == 3
+    fr = metrics.mode_fractions(y)
+    assert len(fr) == 6 and all(abs(f - 0.99 / 6) < 0.02 for f in fr)
     uniform = np.random.default_rng(0).random((5000, 2))
     assert metrics.off_mode_fraction(uniform) > 0.5
     collapsed = np.full((1000, 2), 0.5)  # the mean of the set lies between the modes

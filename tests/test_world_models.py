@@ -138,6 +138,15 @@ def test_save_load_round_trip(name, tmp_path):
     assert torch.equal(m.sample(10, generator=g()), m2.sample(10, generator=g()))
 
 
+def test_deepcopy_keeps_settings_and_weights():
+    import copy
+
+    m = small("rae")
+    m2 = copy.deepcopy(m)
+    assert m2.init_kwargs == m.init_kwargs and m2.passes == m.passes
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), m2.parameters()))
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         WorldModel.load(tmp_path / "missing.pt")

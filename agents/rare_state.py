@@ -1,0 +1,260 @@
+"""Rare-state biasing for batched planning agents: umbrella sampling as a heuristic.
+
+Umbrella sampling (see :mod:`freeenergy.umbrella`) is exact for a sampler
+whose stationary law is known, e.g. Langevin dynamics in a potential. An
+agent exploring an environment is no such sampler, so this module borrows
+the recipe and says plainly that the result is a *heuristic*:
+
+- **Windows on the world model's free energy.** The collective variable is
+  the free energy ``F`` of a transition (the model's surprise). Window
+  centres ``F_1..F_K`` span the ``umbrella.fe_quantiles`` of the free energies
+  recently met, re-placed every ``umbrella.refresh`` steps as the model learns.
+  The ``N`` copies are split into ``K`` groups; group ``k`` adds
+  ``weight * U_k = weight * kappa/2 (F - F_k)^2`` to every candidate's planning
+  score (mean ``F`` over the imagined steps), i.e. it is rewarded by ``-U_k``
+  on top of its own objective, through the planner's ``score_bias`` hook.
+  High windows pull their copies towards transitions the model finds rare.
+- **Start states drawn towards rare states.** Every refresh, a share
+  ``umbrella.reset_fraction`` of the copies is put back (``env.set_state``) at
+  states the copies themselves met whose transitions had the highest free
+  energy (the top decile of a memory of recent states). Envs without
+  ``get_state``/``set_state`` skip this.
+- **Importance weights for the world model.** Transitions from window ``k``
+  are treated as if drawn from ``p(s) exp(-U_k(F(s)))``; their replay rows get
+  the MBAR weight of the unbiased state
+  (:func:`freeenergy.umbrella.unbiasing_weights`, window free energies solved
+  on the recent pool at each refresh), so that the world model's weighted
+  loss estimates its loss under unbiased data. This is exact for that model
+  of the sampler and only approximate for a planning agent (and restarted
+  copies are not reweighted at all).
+
+The figure of merit is :func:`rare_visits`: visits to the least-visited
+decile of reachable cells under random play with the same budget.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.explore import Visitation
+from freeenergy import umbrella as um
+
+
+class RareStateBias:
+    """Windows on free energy for ``num_envs`` copies of a planning agent.
+
+    Args:
+        num_envs: copies ``N`` (>= ``windows``).
+        windows: ``K``.
+        kappa: stiffness in planning-score units per squared free-energy unit
+            (0: ``kappa_factor / spacing^2``, so a copy one window spacing off its
+            centre pays ``weight * kappa_factor / 2``).
+        kappa_factor: see ``kappa``.
+        weight: scale of the bias in the planning score.
+        fe_quantiles: ``(lo, hi)`` quantiles of recent free energies spanned by the centres.
+        reset_fraction: share of copies restarted at rare states per refresh.
+        refresh: steps between re-centring (and restarts).
+        importance_weights: write unbiasing weights into the replay buffer.
+        memory: recent (state, free energy) pairs kept for restarts and weights.
+        device: where the bookkeeping lives.
+        generator: random source (restarts).
+    """
+
+    def __init__(self, num_envs: int, windows: int, kappa: float = 0.0, kappa_factor: float = 1.0,
+                 weight: float = 1.0, fe_quantiles: tuple[float, float] = (0.5, 0.99),
+                 reset_fraction: float = 0.25, refresh: int = 200, importance_weights: bool = True,
+                 memory: int = 4096, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None) -> None:
+        if windows < 1 or num_envs < windows:
+            raise ValueError(f"umbrella.windows={windows} is invalid: need 1 <= windows <= env.num_envs={num_envs}")
+        self.device = torch.device(device)
+        self.num_envs, self.windows = int(num_envs), int(windows)
+        self.kappa_cfg, self.kappa_factor, self.weight = float(kappa), float(kappa_factor), float(weight)
+        self.fe_quantiles = (float(fe_quantiles[0]), float(fe_quantiles[1]))
+        self.reset_fraction, self.refresh = float(reset_fraction), int(refresh)
+        self.importance_weights = bool(importance_weights)
+        self.generator = generator
+        self.window_n = torch.as_tensor(um.assign_windows(num_envs, windows), device=self.device)
+        self.centres: Tensor | None = None
+        self.kappa = 0.0
+        self.f_k: Tensor | None = None
+        self.memory = int(memory)
+        self._fe = torch.empty(0, device=self.device)
+        self._win = torch.empty(0, dtype=torch.long, device=self.device)
+        self._states: Tensor | None = None
+        self._pending_states: Tensor | None = None
+        self._replay_pos = 0
+        self._n_k: Tensor | None = None
+        self._pool_norm = 1.0
+        self.can_restart = True
+        self.restarts = 0
+        self.weight_sum = self.weight_sq_sum = 0.0
+        self.weight_count = 0
+
+    @classmethod
+    def from_config(cls, u: Any, num_envs: int, device: torch.device, generator: torch.Generator | None
+                    ) -> RareStateBias:
+        """From an ``umbrella`` config section."""
+        return cls(num_envs, u.windows, u.kappa, u.kappa_factor, u.weight, tuple(u.fe_quantiles),
+                   u.reset_fraction, u.refresh, u.importance_weights, device=device, generator=generator)
+
+    # ---------------------------------------------------------------- planning
+    def bias(self, fe: Tensor) -> Tensor:
+        """``weight * U_k(F)`` of free energies ``fe`` ``(N, ...)`` for each copy's window (0 before windows)."""
+        if self.centres is None:
+            return torch.zeros_like(fe)
+        c = self.centres[self.window_n].reshape(-1, *([1] * (fe.dim() - 1))).to(fe)
+        return self.weight * um.harmonic_bias(fe, c, self.kappa)
+
+    def score_bias(self, rollout: Any) -> Tensor:
+        """The planner hook: ``(N, C)`` bias of each candidate from its mean imagined free energy."""
+        return self.bias(rollout.surprise.mean(-1))
+
+    # ---------------------------------------------------------------- the loop
+    def before_step(self, env: Any, agent: Any) -> None:
+        """Remember the copies' states and the replay position (call right before ``env.step``)."""
+        self._replay_pos = int(agent.world.replay.pos)
+        if self.can_restart:
+            try:
+                self._pending_states = env.get_state().clone()
+            except NotImplementedError:
+                self.can_restart = False
+                self._pending_states = None
+
+    def after_step(self, env: Any, agent: Any, fe: Tensor, obs: Tensor, step: int) -> Tensor:
+        """Weight the new replay rows, remember (state, F); every ``refresh`` steps re-centre and restart.
+
+        ``fe`` ``(N,)`` is the free energy of this step's transitions (what
+        ``agent.observe`` returned) and ``obs`` the observation the loop will act
+        on next; returns it, changed where copies were restarted.
+        """
+        fe = fe.detach().to(self.device).float().reshape(-1)
+        self._remember(fe)
+        replay = agent.world.replay
+        if self.importance_weights and self.centres is not None:
+            slots = (self._replay_pos + torch.arange(fe.numel(), device=replay.device)) % replay.capacity
+            w, _ = um.unbiasing_weights(fe, self.window_n, self.centres, self.kappa, 1.0, self.f_k,
+                                        self._n_k, normalise=False)
+            # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
+            # rows from different steps keep their relative weights.
+            w = w * self._pool_norm
+            replay.set_weights(slots, w.to(replay.device))
+            self.weight_sum += float(w.sum())
+            self.weight_sq_sum += float((w * w).sum())
+            self.weight_count += w.numel()
+        if step % self.refresh == 0 and self._fe.numel() >= self.num_envs:
+            self._recentre()
+            obs = self._restart(env, agent, obs)
+        return obs
+
+    def _remember(self, fe: Tensor) -> None:
+        self._fe = torch.cat([self._fe, fe])[-self.memory:]
+        self._win = torch.cat([self._win, self.window_n])[-self.memory:]
+        if self._pending_states is not None:
+            s = self._pending_states.to(self.device)
+            self._states = s if self._states is None else torch.cat([self._states, s])[-self.memory:]
+
+    def _recentre(self) -> None:
+        lo, hi = torch.quantile(self._fe, torch.tensor(self.fe_quantiles, device=self.device)).tolist()
+        if not hi > lo:
+            hi = lo + 1e-6
+        self.centres = torch.linspace(lo, hi, self.windows, device=self.device)
+        spacing = (hi - lo) / max(self.windows - 1, 1)
+        self.kappa = self.kappa_cfg or self.kappa_factor / spacing**2
+        if self.importance_weights:
+            self._n_k = torch.bincount(self._win, minlength=self.windows).to(torch.float64)
+            raw, self.f_k = um.unbiasing_weights(self._fe, self._win, self.centres, self.kappa, 1.0,
+                                                 n_k=self._n_k, normalise=False)
+            self._pool_norm = 1.0 / max(float(raw.mean()), 1e-30)
+
+    def _restart(self, env: Any, agent: Any, obs: Tensor) -> Tensor:
+        if not self.can_restart or self._states is None or self.reset_fraction == 0:
+            return obs
+        k = int(round(self.reset_fraction * self.num_envs))
+        if k == 0:
+            return obs
+        n_mem = self._states.shape[0]
+        fe = self._fe[-n_mem:]
+        top = torch.nonzero(fe >= torch.quantile(fe, 0.9)).flatten()
+        pick = top[torch.randint(top.numel(), (k,), generator=self.generator, device="cpu").to(top.device)]
+        copies = torch.randperm(self.num_envs, generator=self.generator, device="cpu")[:k].to(env.device)
+        try:
+            new_obs = env.set_state(copies, self._states[pick].to(env.device))
+        except NotImplementedError:
+            self.can_restart = False
+            return obs
+        mask = torch.zeros(self.num_envs, dtype=torch.bool, device=env.device)
+        mask[copies] = True
+        agent.planner.reset(mask.to(agent.world.device))
+        self.restarts += k
+        return torch.where(mask[:, None], new_obs.to(obs), obs)
+
+    # ---------------------------------------------------------------- report
+    def summary(self) -> dict[str, Any]:
+        n = max(self.weight_count, 1)
+        mean = self.weight_sum / n
+        ess = (self.weight_sum**2 / self.weight_sq_sum / n) if self.weight_sq_sum > 0 else 1.0
+        return {"umbrella_windows": self.windows, "umbrella_kappa": self.kappa,
+                "umbrella_centres": [] if self.centres is None else self.centres.tolist(),
+                "umbrella_restarts": self.restarts, "umbrella_mean_weight": mean,
+                "umbrella_weight_ess_fraction": ess}
+
+
+# -------------------------------------------------------------------- rare cells
+
+
+def random_play_counts(env: Any, steps: int, seed: int) -> Tensor:
+    """Visit counts ``(num_cells,)`` of uniformly random actions on ``env`` for ``steps`` steps."""
+    gen = torch.Generator(device=env.device).manual_seed(int(seed))
+    vis = Visitation.for_env(env)
+    env.reset(seed=seed)
+    vis.add(env.map_cells(env.last_info["map_xy"]))
+    for _ in range(int(steps)):
+        _, _, _, _, info = env.step(env.sample_actions(gen))
+        vis.add(env.map_cells(info.get("final_map_xy", info["map_xy"])))
+    return vis.counts.cpu()
+
+
+def rare_cells(reference: Any, reachable: Any, fraction: float = 0.1) -> np.ndarray:
+    """The least-visited ``fraction`` of reachable cells under ``reference`` counts: ``(num_cells,)`` bool.
+
+    Ties at the cut are all included (so the set can be a little larger).
+    """
+    ref = np.asarray(torch.as_tensor(reference).cpu(), dtype=np.float64).reshape(-1)
+    reach = np.asarray(torch.as_tensor(reachable).cpu(), dtype=bool).reshape(-1)
+    vals = ref[reach]
+    if vals.size == 0:
+        return np.zeros_like(reach)
+    k = max(1, int(np.ceil(fraction * vals.size)))
+    cut = np.sort(vals)[k - 1]
+    return reach & (ref <= cut)
+
+
+def rare_visits(counts: Any, mask: np.ndarray) -> int:
+    """Visits ``counts`` ``(num_cells,)`` (or a heatmap) made to the cells in ``mask``."""
+    c = np.asarray(torch.as_tensor(counts).cpu(), dtype=np.float64).reshape(-1)
+    return int(c[np.asarray(mask, dtype=bool).reshape(-1)].sum())
+
+
+def rare_visit_summary(env: Any, steps: int, seed: int, vis: Visitation, fraction: float = 0.1,
+                       reference_factor: int = 10) -> dict[str, Any]:
+    """``rare_visits`` of a run's visitation ``vis`` against random play on a fresh ``env``.
+
+    The rare cells are the least-visited ``fraction`` of reachable cells under
+    random play for ``reference_factor * steps`` steps (a longer reference
+    ranks cells with fewer ties at zero; the set still includes all ties).
+    Keys: ``rare_visits`` (the run's visits to those cells), ``rare_visit_share``
+    (of all its visits), ``rare_cells`` (cells in the set),
+    ``random_rare_visits`` (random play's visits there, per ``steps`` steps).
+    """
+    try:
+        ref = random_play_counts(env, steps * reference_factor, seed)
+    finally:
+        env.close()
+    mask = rare_cells(ref, vis.reachable, fraction)
+    total = max(int(vis.counts.sum()), 1)
+    return {"rare_visits": rare_visits(vis.counts, mask), "rare_visit_share": rare_visits(vis.counts, mask) / total,
+            "rare_cells": int(mask.sum()), "random_rare_visits": rare_visits(ref, mask) / reference_factor}

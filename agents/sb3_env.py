@@ -31,8 +31,8 @@ class BatchedVecEnv(VecEnv):
         obs_space = env.single_observation_space
         if not isinstance(obs_space, spaces.Box):
             obs_space = spaces.flatten_space(obs_space)
+        self.env = env  # before VecEnv.__init__, which asks for render_mode
         super().__init__(env.num_envs, obs_space, env.single_action_space)
-        self.env = env
         self._seed = seed
         self._actions: np.ndarray | None = None
         self.last_info: dict[str, Any] = {}

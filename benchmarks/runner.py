@@ -9,6 +9,10 @@ Prints one JSON document:
   ratio of their env-steps/s (``ratio_on_to_off``; goal: >= 0.90, i.e. at most
   10% cost). Each is repeated ``--repeats`` times and the best run counts, to
   damp noise from other processes.
+  ``in_loop_logging_share`` is the same cost measured from the inside
+  (seconds spent in ``ctx.log`` and in ``ctx.save_figure`` for maps drawn
+  during the loop, over the loop time), which other processes on the machine
+  disturb much less than a rate ratio.
 - ``quickstart``: wall time of ``freeenergy run quickstart`` (``--debug`` with
   ``--quick-debug``).
 - ``machine``: CPU, threads, torch version, device.
@@ -31,8 +35,41 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.context import RunContext  # noqa: E402
 from experiments.presets import resolve  # noqa: E402
 from experiments.runner import run_experiment  # noqa: E402
+
+
+class _Timed:
+    """Time spent inside RunContext.log and RunContext.save_figure (drawing, PNG, W&B)."""
+
+    def __init__(self) -> None:
+        self.seconds = {"log": 0.0, "save_figure": 0.0}
+        self.calls = {"log": 0, "save_figure": 0}
+        self.records: list[tuple[str, int | None, float]] = []  # (method, step, seconds)
+
+    def __enter__(self) -> "_Timed":
+        self._orig = {name: getattr(RunContext, name) for name in self.seconds}
+        for name, fn in self._orig.items():
+            setattr(RunContext, name, self._wrap(name, fn))
+        return self
+
+    def _wrap(self, name: str, fn):
+        def timed(ctx, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(ctx, *args, **kwargs)
+            finally:
+                took = time.perf_counter() - start
+                self.seconds[name] += took
+                self.calls[name] += 1
+                step = kwargs.get("step", args[-1] if name == "log" or len(args) >= 3 else None)
+                self.records.append((name, step if isinstance(step, int) else None, took))
+        return timed
+
+    def __exit__(self, *exc) -> None:
+        for name, fn in self._orig.items():
+            setattr(RunContext, name, fn)
 
 
 def _run(preset: str, overrides: list[str], debug: bool, root: Path, tag: str) -> tuple[dict, float]:
@@ -50,12 +87,23 @@ def logging_overhead(preset: str, steps: int | None, debug: bool, repeats: int, 
     on = base + ["logging.wandb=offline"]
     rates: dict[str, list[float]] = {"on": [], "off": []}
     walls: dict[str, list[float]] = {"on": [], "off": []}
+    timed = _Timed()
+    loop_seconds = 0.0
     for i in range(repeats):
         for mode, overrides in (("off", off), ("on", on)):  # alternate so drift hits both alike
-            summary, wall = _run(preset, overrides, debug, root, f"{mode}-{i}")
+            if mode == "on":
+                with timed:
+                    summary, wall = _run(preset, overrides, debug, root, f"{mode}-{i}")
+                loop_seconds += float(summary["env_steps"]) / float(summary["env_steps_per_second"])
+            else:
+                summary, wall = _run(preset, overrides, debug, root, f"{mode}-{i}")
             rates[mode].append(float(summary["env_steps_per_second"]))
             walls[mode].append(wall)
     best_on, best_off = max(rates["on"]), max(rates["off"])
+    # In the loop: every scalar row, and the maps drawn before the last step (the final map
+    # and the coverage curve are drawn after the timed loop).
+    in_loop = sum(t for name, step, t in timed.records
+                  if name == "log" or (step is not None and step < cfg.run.steps))
     return {
         "preset": preset, "debug": debug, "steps": cfg.run.steps, "num_envs": cfg.env.num_envs,
         "interval": cfg.logging.interval, "map_interval": cfg.logging.map_interval,
@@ -63,6 +111,9 @@ def logging_overhead(preset: str, steps: int | None, debug: bool, repeats: int, 
         "ratio_on_to_off": best_on / best_off, "cost_percent": 100.0 * (1.0 - best_on / best_off),
         "goal_met": best_on / best_off >= 0.90,
         "all_rates": rates, "wall_seconds": walls,
+        "logging_calls_seconds": timed.seconds, "logging_calls": timed.calls,
+        "in_loop_logging_seconds": in_loop,
+        "in_loop_logging_share": in_loop / max(loop_seconds, 1e-9),
     }
 
 

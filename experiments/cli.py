@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freeenergy: {err or 'interrupted'}", file=sys.stderr)
         _where(err, resume=True)
         return 130
+    except BrokenPipeError:  # `freeenergy show ... | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _where(err: BaseException, resume: bool = False) -> None:

@@ -140,7 +140,7 @@ class RunContext:
         self.logger.log_scalars(metrics, step)
 
     def save_figure(self, fig: Any, name: str, step: int | None = None) -> Path:
-        """Save a matplotlib figure as ``out_dir/<name>.png`` (and send it to W&B under ``name``).
+        """Save a matplotlib figure as ``out_dir/<name>.png`` (and send it to W&B as ``maps/<name>``).
 
         The PNG holds the latest drawing; W&B keeps one per ``step``. The figure
         is closed afterwards.
@@ -151,11 +151,15 @@ class RunContext:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.png")
         try:
-            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+            # A figure with a layout engine is already laid out; "tight" would render it twice.
+            tight = fig.get_layout_engine() is None if hasattr(fig, "get_layout_engine") else True
+            fig.savefig(tmp, dpi=100, bbox_inches="tight" if tight else None)
         finally:
             plt.close(fig)
         os.replace(tmp, path)
-        self.logger.log_image(name, path, step)
+        # W&B keys of figures live under maps/ so they never collide with summary figures
+        # of the same name (e.g. the coverage curve and the final coverage).
+        self.logger.log_image(name if "/" in name else f"maps/{name}", path, step)
         return path
 
     def save_array(self, name: str, array: Any) -> Path:

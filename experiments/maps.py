@@ -3,7 +3,8 @@
 Every function takes plain arrays (numpy or torch) and returns a matplotlib
 ``Figure``; saving and sending to W&B is the caller's job
 (``ctx.save_figure``). Nothing here trains or steps anything. Figures are built without pyplot, so
-no GUI backend is touched and nothing stays open after the figure is dropped.
+no GUI backend is touched and nothing stays open after the figure is dropped;
+they use constrained layout, so saving needs no (slow) ``bbox_inches="tight"``.
 
 - :func:`visitation_counts` bins ``map_xy`` points into an ``(H, W)`` grid.
 - :func:`plot_exploration_map` draws a visitation heatmap with walls and a
@@ -89,9 +90,13 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     if counts.ndim != 2:
         raise ValueError(f"counts must be an (H, W) array, got shape {counts.shape}")
     (xmin, xmax), (ymin, ymax) = bounds
+    cax = None
     if ax is None:
-        fig = Figure(figsize=(4.2, 3.6))
-        ax = fig.add_subplot()
+        # Fixed axes rectangles instead of a layout engine: maps are drawn often, and
+        # laying out tick labels costs more than drawing the map itself.
+        fig = Figure(figsize=(4.4, 3.6))
+        ax = fig.add_axes((0.13, 0.12, 0.66, 0.78))
+        cax = fig.add_axes((0.82, 0.12, 0.035, 0.78))
     else:
         fig = ax.figure
     top = float(vmax) if vmax is not None else max(float(counts.max(initial=0.0)), 1.0)
@@ -110,7 +115,11 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
         wall_img = np.ma.masked_where(~w, np.ones_like(w, dtype=float))
         ax.imshow(wall_img, origin="lower", extent=(xmin, xmax, ymin, ymax),
                   cmap=ListedColormap(["#333333"]), vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-    fig.colorbar(im, ax=ax, label="visits" + (" (log)" if log else ""))
+    label = "visits" + (" (log)" if log else "")
+    if cax is not None:
+        fig.colorbar(im, cax=cax, label=label)
+    else:
+        fig.colorbar(im, ax=ax, label=label)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     if title:
@@ -127,7 +136,7 @@ def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float
             it is drawn against the first ``len(curve)`` steps).
         curves: label -> ``(T,)`` values, e.g. ``{"afe": [...], "random": [...]}``.
     """
-    fig = Figure(figsize=(4.8, 3.4))
+    fig = Figure(figsize=(4.8, 3.4), layout="constrained")
     ax = fig.add_subplot()
     x = _np(steps).astype(float).ravel()
     for label, ys in curves.items():
@@ -182,7 +191,7 @@ def plot_latent_map(codes: Any, free_energy: Any, title: str = "latent space") -
     fe = _np(free_energy).astype(float).ravel()
     if fe.shape[0] != xy.shape[0]:
         raise ValueError(f"free_energy has {fe.shape[0]} values for {xy.shape[0]} codes")
-    fig = Figure(figsize=(4.4, 3.6))
+    fig = Figure(figsize=(4.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
     ok = np.isfinite(fe)
     if (~ok).any():
@@ -334,5 +343,30 @@ def plot_waveform_gallery(waves: Any, title: str = "", ncols: int = 4) -> Figure
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_window_histograms(xi: Any, window: Any, centres: Any, bins: int = 80, title: str = "") -> Figure:
+    """Histogram of the collective variable per umbrella window (overlap at a glance).
+
+    Args:
+        xi: ``(M,)`` CV values; window: ``(M,)`` window index of each; centres: ``(K,)``.
+    """
+    x = _np(xi).reshape(-1).astype(float)
+    win = _np(window).reshape(-1).astype(int)
+    c = _np(centres).reshape(-1).astype(float)
+    edges = np.linspace(x.min(), x.max() + 1e-12, bins + 1)
+    cmap = matplotlib.colormaps["turbo"]
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.subplots()
+    k = len(c)
+    for i in range(k):
+        h = np.histogram(x[win == i], bins=edges)[0]
+        ax.stairs(h, edges, color=cmap(i / max(k - 1, 1)), fill=True, alpha=0.35)
+        ax.axvline(c[i], color=cmap(i / max(k - 1, 1)), lw=0.5, ls=":")
+    ax.set_xlabel("collective variable xi")
+    ax.set_ylabel("samples")
+    ax.set_title(title or "samples per window")
     fig.tight_layout()
     return fig

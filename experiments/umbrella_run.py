@@ -30,7 +30,7 @@ from freeenergy import umbrella as um
 MAP_STRIDE = 10  # keep every 10th position for the per-window maps
 
 
-def _mb_module(cfg: Any) -> Any:
+def _mb_module() -> Any:
     from envs import muller_brown
 
     return muller_brown
@@ -42,7 +42,7 @@ def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
 
     kwargs = {**dict(cfg.env.kwargs), "max_steps": None, "start": start}
     env = envs.make(cfg.env.id, num_envs=cfg.env.num_envs, device=device, **kwargs)
-    mb = _mb_module(cfg)
+    mb = _mb_module()
     if not isinstance(env, mb.MullerBrownTwin):
         raise ValueError(f"env.id={cfg.env.id!r}: umbrella runs need the Müller-Brown env "
                          f"(freeenergy/MullerBrown-v0), got {type(env).__name__}")
@@ -51,7 +51,7 @@ def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
 
 def cv_setup(cfg: Any, kT: float) -> dict[str, Any]:
     """Direction, window centres, stiffness and PMF bin edges from ``cfg.umbrella``."""
-    mb = _mb_module(cfg)
+    mb = _mb_module()
     u = cfg.umbrella
     a, b = np.array(mb.MINIMA["A"]), np.array(mb.MINIMA["B"])
     d = np.asarray(u.direction, dtype=np.float64) if u.direction else b - a
@@ -138,7 +138,7 @@ def run(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     from experiments import maps
 
-    mb = _mb_module(cfg)
+    mb = _mb_module()
     env = build_env(cfg, ctx.device, start="A")
     kT = float(env.kT)
     setup = cv_setup(cfg, kT)
@@ -208,6 +208,9 @@ def run(ctx: RunContext) -> dict:
                                                        "unbiased": aligned(hist.f)},
                                   {"umbrella (MBAR)": pmf.df}, eval_kT=cfg.umbrella.eval_kT, kT=kT),
                     "pmf", step=steps)
+    kept = xi_u[min(cfg.umbrella.equilibration, steps - 1):]
+    ctx.save_figure(maps.plot_window_histograms(kept.ravel(), np.tile(window_n, kept.shape[0]), setup["centres"]),
+                    "window_histograms", step=steps)
     grid = _potential_grid(mb, env.map_bounds)
     ctx.save_figure(maps.plot_window_maps(xy_u.reshape(-1, 2), np.tile(window_n, xy_u.shape[0]),
                                           env.map_bounds, grid, setup["direction"], setup["centres"],

@@ -330,7 +330,11 @@ def mbar_pmf(xi_n: np.ndarray, window_n: np.ndarray, centres: np.ndarray, kappa:
 
 
 def unbiased_log_weights(mbar: Any) -> np.ndarray:
-    """Log MBAR weight of every pooled sample in the unbiased state ``(N,)`` (sums to 1)."""
+    """Log MBAR weight of every pooled sample in the unbiased state ``(N,)`` (sums to 1).
+
+    Samples are in the order the MBAR object holds them: :func:`mbar_pmf` groups them by
+    window with a stable sort.
+    """
     # w_n = 1 / sum_k N_k exp(f_k - u_kn); the unbiased state has u = 0.
     log_denom = np.logaddexp.reduce(np.log(mbar.N_k)[:, None] + mbar.f_k[:, None] - mbar.u_kn, axis=0)
     log_w = -log_denom

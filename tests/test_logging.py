@@ -163,6 +163,7 @@ def test_offline_run_read_back_with_wandb_tools(tmp_path):
     summary = json.loads(_inspect(wandb_bin, runs[0], "--summary"))
     assert summary["exit_code"] == 0 and summary["state"] == "finished"
     assert summary["summary"]["steps"] == 40
+    assert summary["summary"]["maps/coverage"]["_type"] == "image-file"  # the coverage curve
     assert summary["summary"]["coverage"] == pytest.approx(
         json.loads((tmp_path / "run" / "summary.json").read_text())["coverage"])
 

@@ -107,3 +107,22 @@ def test_spectral_statistics():
     assert sp.error_percentile(np.full(5, 0.01), np.full(5, 0.01), np.full(5, 1.0)) == pytest.approx(0.0)
     assert sp.error_percentile(np.full(5, 0.1), np.full(5, 0.01), np.full(5, 1.0)) == pytest.approx(50.0)
     assert np.isnan(sp.error_percentile(np.ones(3), np.ones(3), np.ones(3)))
+
+
+def test_novelty_preset_runs_at_debug_size(tmp_path):
+    from experiments.presets import resolve
+    from experiments.runner import run_experiment
+
+    cfg = resolve("novelty-waves", ["logging.wandb=disabled"], debug=True)
+    summary, run_dir = run_experiment(cfg, out=tmp_path / "run", quiet=True)
+    assert len(summary["rounds"]) == cfg.novelty.rounds
+    for key in ("initial_entropy", "final_entropy", "entropy_ratio", "initial_peaks", "final_peaks",
+                "noise_like_fraction", "error_percentile"):
+        assert key in summary, key
+    r = summary["rounds"][0]
+    assert r["cycle_error_end"] > r["cycle_error_start"]
+    novel = np.load(run_dir / "novel_round_01.npy")
+    final = np.load(run_dir / "data_final.npy")
+    assert novel.shape == (round(cfg.novelty.latent_fraction * cfg.data.n), cfg.novelty.wave_length)
+    assert final.shape == (cfg.data.n, cfg.novelty.wave_length)
+    assert (run_dir / "gallery_round_01.png").is_file()

@@ -53,6 +53,13 @@ def test_mbar_and_wham_recover_double_well_profile():
     diff -= np.mean(diff)
     assert np.mean(np.abs(diff) < 3 * pmf.df + 0.05) > 0.85
     assert np.all(np.isfinite(pmf.df)) and np.all(pmf.df > 0)
+    # The unbiased-state weights of the pooled samples rebuild the same profile by histogram.
+    mbar = pmf.extra["mbar"]
+    log_w = um.unbiased_log_weights(mbar)
+    assert np.exp(log_w).sum() == pytest.approx(1.0)
+    order = np.argsort(win, kind="stable")
+    p = np.histogram(xi[order], bins=edges, weights=np.exp(log_w))[0]
+    np.testing.assert_allclose(-np.log(p / np.diff(edges)) - np.min(-np.log(p / np.diff(edges))), pmf.f, atol=1e-6)
 
 
 def test_mbar_window_free_energies_match_harmonic_closed_form():
@@ -174,3 +181,24 @@ def test_histogram_pmf_and_rmse_shift_invariance():
     assert um.pmf_rmse(p.f, exact) < 0.05
     assert um.pmf_rmse(exact + 3.0, exact) == pytest.approx(0.0, abs=1e-12)
     assert np.isnan(um.pmf_rmse(np.full(3, np.nan), np.zeros(3)))
+
+
+def test_umbrella_preset_runs_at_debug_size(tmp_path):
+    from experiments.presets import resolve
+    from experiments.runner import run_experiment
+
+    cfg = resolve("umbrella-muller-brown", ["logging.wandb=disabled"], debug=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a debug-size run may not overlap everywhere
+        summary, run_dir = run_experiment(cfg, out=tmp_path / "run", quiet=True)
+    for key in ("pmf_rmse_kT", "unbiased_pmf_rmse_kT", "bins_covered", "unbiased_bins_covered", "cv_direction",
+                "kT"):
+        assert key in summary, key
+    pmf = summary["pmf"]
+    assert set(pmf) >= {"centres", "estimate", "uncertainty", "unbiased", "exact"}
+    assert len(pmf["centres"]) == len(pmf["estimate"]) == len(pmf["exact"]) == cfg.umbrella.bins
+    assert summary["env_steps"] == cfg.run.steps * cfg.env.num_envs
+    assert np.linalg.norm(summary["cv_direction"]) == pytest.approx(1.0)
+    # Even at debug size the windows reach bins that plain dynamics from minimum A does not.
+    assert summary["bins_covered"] > summary["unbiased_bins_covered"]
+    assert (run_dir / "pmf.png").is_file() and (run_dir / "window_maps.png").is_file()

@@ -1,0 +1,119 @@
+"""Agent throughput: batched planning, and the SB3 surprise bonus's cost.
+
+Prints one JSON object:
+
+- ``planning``: for N envs x C candidates x H imagined steps (default 64 x 256 x 8)
+  on each device, planned actions/s (N per ``plan`` call) and imagined
+  transitions/s (N * C * H per call), with the RAE world model;
+- ``sb3``: stable-baselines3 PPO env-steps/s on the GridMaze twin with the
+  adversarial surprise bonus (world model learning online) and without, and
+  their ratio (the bonus's cost is ``1 - ratio``);
+- ``machine``: what it ran on.
+
+    python benchmarks/agents.py [--device cpu|cuda|all] [--envs 64] [--candidates 256] [--horizon 8]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+
+def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
+    import envs
+    from agents.adversarial import AdversarialFreeEnergyAgent
+    from agents.encoding import TransitionEncoder
+    from agents.online import OnlineWorldModel
+    from agents.planner import Planner
+    from freeenergy.rae import RAE
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    g = torch.Generator(device=dev).manual_seed(0)
+    env = envs.make("freeenergy/MultiRoom-v0", n, dev)
+    enc = TransitionEncoder(env.obs_dim, env.single_action_space, dev)
+    world = OnlineWorldModel(enc, [RAE(enc.dim, device=dev)], 10_000, 128, dev, g)
+    planner = Planner(enc.actions, horizon=h, candidates=c, repeat_prob=0.8, device=dev, generator=g)
+    agent = AdversarialFreeEnergyAgent(world, planner, warmup_steps=0, generator=g)
+    obs = env.reset(seed=0)
+    for _ in range(3):  # fill replay, warm up kernels
+        a = agent.act(obs) if len(world.replay) else env.sample_actions()
+        nxt, _, term, trunc, info = env.step(a)
+        agent.observe(obs, a, info["final_obs"], term | trunc)
+        agent.update()
+        obs = nxt
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        agent.act(obs)
+    sync()
+    dt = (time.perf_counter() - t0) / repeats
+    return {"device": device, "envs": n, "candidates": c, "horizon": h, "seconds_per_plan": dt,
+            "planned_actions_per_second": n / dt, "imagined_transitions_per_second": n * c * h / dt}
+
+
+def bench_sb3(total_steps: int, num_envs: int) -> dict:
+    from stable_baselines3 import PPO
+
+    import envs
+    from agents.bonus import BonusTransform, SurpriseBonusVecEnv, WorldModelSurprise
+    from agents.encoding import TransitionEncoder
+    from agents.online import OnlineWorldModel
+    from agents.sb3_env import BatchedVecEnv
+    from freeenergy.rae import RAE
+
+    def run(bonus: bool) -> float:
+        torch.manual_seed(0)
+        env = envs.make("freeenergy/MultiRoom-v0", num_envs, "cpu")
+        venv = BatchedVecEnv(env, seed=0)
+        if bonus:
+            enc = TransitionEncoder(env.obs_dim, env.single_action_space)
+            world = OnlineWorldModel(enc, [RAE(enc.dim)], 50_000, 128)
+            venv = SurpriseBonusVecEnv(venv, BonusTransform(WorldModelSurprise(world, fit_ratio=1), 1.0))
+        model = PPO("MlpPolicy", venv, n_steps=64, batch_size=256, n_epochs=4, seed=0, device="cpu", verbose=0)
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=total_steps)
+        return total_steps / (time.perf_counter() - t0)
+
+    plain, with_bonus = run(False), run(True)
+    return {"env": "freeenergy/MultiRoom-v0", "num_envs": num_envs, "total_steps": total_steps,
+            "ppo_steps_per_second": plain, "ppo_bonus_steps_per_second": with_bonus,
+            "ratio": with_bonus / plain, "bonus_cost": 1 - with_bonus / plain}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="all", help="cpu, cuda or all (cpu plus cuda when present)")
+    p.add_argument("--envs", type=int, default=64)
+    p.add_argument("--candidates", type=int, default=256)
+    p.add_argument("--horizon", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sb3-steps", type=int, default=16384)
+    p.add_argument("--sb3-envs", type=int, default=16)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
+    out = {
+        "planning": [bench_planning(d, args.envs, args.candidates, args.horizon, args.repeats) for d in devices],
+        "sb3": bench_sb3(args.sb3_steps, args.sb3_envs) if args.sb3_steps > 0 else None,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -54,12 +54,16 @@ class OnlineWorldModel:
         recent_window: rows that count as recent.
         surprise_head: optional :class:`SurpriseHead` trained on every fit step
             to predict member 0's free energy from ``[obs_t, action_t]``.
+        head_discount: ``gamma`` of the head's bootstrapped cumulative free energy
+            (0: one step; > 0 needs discrete actions).
+        head_maximise: bootstrap with ``max`` (a surprise maximiser) instead of ``min``.
     """
 
     def __init__(self, encoder: TransitionEncoder, members: Sequence[WorldModel], replay_capacity: int,
                  batch_size: int, device: torch.device | str = "cpu",
                  generator: torch.Generator | None = None, recent_fraction: float = 0.0,
-                 recent_window: int = 1024, surprise_head: SurpriseHead | None = None) -> None:
+                 recent_window: int = 1024, surprise_head: SurpriseHead | None = None,
+                 head_discount: float = 0.0, head_maximise: bool = False) -> None:
         if not members:
             raise ValueError("OnlineWorldModel needs at least one world model")
         for m in members:
@@ -74,6 +78,10 @@ class OnlineWorldModel:
         self.recent_fraction = float(recent_fraction)
         self.recent_window = int(recent_window)
         self.surprise_head = surprise_head
+        if head_discount and not encoder.actions.discrete:
+            raise ValueError("a discounted surprise head needs a Discrete action space")
+        self.head_discount = float(head_discount)
+        self.head_maximise = bool(head_maximise)
         self.fit_steps = 0
         self.last_metrics: dict[str, float] = {}
 
@@ -108,6 +116,9 @@ class OnlineWorldModel:
                     if self.surprise_head is not None:
                         with torch.no_grad():
                             target = m.free_energy(x, 1)
+                            if self.head_discount:
+                                target = target + self.head_discount * self.surprise_head.bootstrap(
+                                    x[:, self.encoder.next_slice], self.encoder.act_dim, self.head_maximise)
                         known = x[:, : self.encoder.next_slice.start]
                         metrics["surprise_head_error"] = self.surprise_head.fit_step(known, target)
             self.fit_steps += 1

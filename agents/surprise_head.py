@@ -35,6 +35,15 @@ class SurpriseHead(nn.Module):
         """``(B, in_dim) -> (B,)`` predicted free energy."""
         return self.net(known).squeeze(-1)
 
+    @torch.no_grad()
+    def bootstrap(self, next_obs: Tensor, num_actions: int, maximise: bool) -> Tensor:
+        """``opt_a' S(next_obs, a')`` over one-hot discrete actions: ``(B, O) -> (B,)``."""
+        b = next_obs.shape[0]
+        eye = torch.eye(num_actions, device=next_obs.device)
+        rows = torch.cat([next_obs.repeat_interleave(num_actions, 0), eye.repeat(b, 1)], dim=1)
+        values = self(rows).view(b, num_actions)
+        return values.max(1).values if maximise else values.min(1).values
+
     def fit_step(self, known: Tensor, target: Tensor) -> float:
         """One regression step towards ``target`` ``(B,)``; returns the squared error."""
         loss = (self(known) - target.detach()).pow(2).mean()

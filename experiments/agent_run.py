@@ -75,7 +75,8 @@ def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     head = (SurpriseHead(encoder.obs_dim + encoder.act_dim, cfg.world_model.hidden, cfg.world_model.lr, device)
             if cfg.agent.surprise_head else None)
     return OnlineWorldModel(encoder, members, cfg.agent.replay_capacity, cfg.world_model.batch_size, device,
-                            generator, cfg.agent.recent_fraction, cfg.agent.recent_window, head)
+                            generator, cfg.agent.recent_fraction, cfg.agent.recent_window, head,
+                            cfg.agent.head_discount, head_maximise=cfg.agent.type == "afe")
 
 
 def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:

@@ -147,6 +147,9 @@ class AgentConfig:
                         "epistemic) or predicted (surprise head: free energy that real transitions showed).")
     surprise_head: bool = doc(False, "Train a surprise head S(obs, action) on the free energy of real "
                               "transitions (needed by surprise: predicted).")
+    head_discount: float = doc(0.0, "Surprise head: discount of the bootstrapped cumulative free energy "
+                               "(0: one step; > 0: expected free energy over an unbounded horizon, Discrete "
+                               "actions only).")
     surprise_weight: float = doc(1.0, "Weight of the surprise term (minimised by fe, maximised by afe).")
     goal_obs: tuple[float, ...] = doc((), "Prior preference: a goal observation (raw units); empty for none.")
     goal_weight: float = doc(0.0, "Weight of the goal-preference (risk) term in the planners' cost.")
@@ -195,6 +198,7 @@ class AgentConfig:
         _require(0 < self.elite_frac <= 1, "agent.elite_frac", self.elite_frac, "a number in (0, 1]")
         _require(0 <= self.repeat_prob <= 1, "agent.repeat_prob", self.repeat_prob, "a number in [0, 1]")
         _require(0 < self.discount <= 1, "agent.discount", self.discount, "a number in (0, 1]")
+        _require(0 <= self.head_discount < 1, "agent.head_discount", self.head_discount, "a number in [0, 1)")
         _require(0 <= self.epsilon <= 1, "agent.epsilon", self.epsilon, "a number in [0, 1]")
         _require(0 <= self.recent_fraction <= 1, "agent.recent_fraction", self.recent_fraction, "a number in [0, 1]")
         _require(self.recent_window >= 1, "agent.recent_window", self.recent_window, "an integer >= 1")

@@ -144,12 +144,10 @@ class GAN(WorldModel):
         w = mask.float()
         with torch.enable_grad():
             for _ in range(self.search_steps):
-                opt.zero_grad(set_to_none=True)
                 err = ((self.generator(z) - x).pow(2) * w).sum()
-                err.backward()
+                # Gradient for z only: the generator's .grad stays untouched.
+                (z.grad,) = torch.autograd.grad(err, z)
                 opt.step()
-        # Only z was optimised; leave no stale gradients on the generator.
-        self.generator.zero_grad(set_to_none=True)
         return z.detach()
 
     def encode(self, x: Tensor) -> Tensor:

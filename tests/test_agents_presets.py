@@ -103,8 +103,10 @@ def test_minimiser_turns_the_light_off_and_the_adversary_keeps_it_on(tmp_path):
 
 
 @pytest.mark.slow
-def test_adversarial_beats_random_on_coverage_in_a_small_maze(tmp_path):
-    over = ["env.id=freeenergy/FourRooms-v0", "run.steps=150", "run.seeds=[0, 1]", "env.num_envs=4"]
-    afe = _run("maze-afe", tmp_path, over, debug=False)
-    rnd = _run("maze-random", tmp_path, over, debug=False)
-    assert afe["coverage"]["mean"] >= 1.3 * rnd["coverage"]["mean"], (afe["coverage"], rnd["coverage"])
+def test_adversarial_beats_random_on_maze_coverage(tmp_path):
+    # The presets' own budget: 4 copies x 400 steps in the nine-room maze, seeds 0, 1, 2
+    # (measured: afe 0.45 +- 0.08, random 0.30 +- 0.06).
+    afe = _run("maze-afe", tmp_path, debug=False)
+    rnd = _run("maze-random", tmp_path, debug=False)
+    assert afe["coverage"]["mean"] >= 1.2 * rnd["coverage"]["mean"], (afe["coverage"], rnd["coverage"])
+    assert afe["mean_env_coverage"]["mean"] > rnd["mean_env_coverage"]["mean"]

@@ -46,15 +46,22 @@ class WorldModelSurprise:
 
     Args:
         world: encoder + replay + model(s).
-        fit_ratio: world-model steps per call of ``learn`` (one call per env step).
+        fit_ratio: world-model steps per learning call.
         fe_draws: noise draws of ``free_energy``.
+        fit_every: learn on every ``fit_every``-th call of ``learn`` (one call per vec
+            step); > 1 amortises the model's steps over several batches of transitions.
     """
 
-    def __init__(self, world: OnlineWorldModel, fit_ratio: int = 1, fe_draws: int | None = None) -> None:
+    def __init__(self, world: OnlineWorldModel, fit_ratio: int = 1, fe_draws: int | None = None,
+                 fit_every: int = 1) -> None:
+        if int(fit_every) < 1:
+            raise ValueError(f"fit_every must be >= 1, got {fit_every}")
         self.world = world
         self.device = world.device
         self.fit_ratio = int(fit_ratio)
         self.fe_draws = fe_draws
+        self.fit_every = int(fit_every)
+        self.calls = 0
 
     def surprise(self, obs: Tensor, actions: Tensor, next_obs: Tensor,
                  map_xy: Tensor | None = None) -> Tensor:
@@ -62,7 +69,9 @@ class WorldModelSurprise:
         return self.world.free_energy(x, self.fe_draws)
 
     def learn(self) -> dict[str, float]:
-        return {f"world_model/{k}": v for k, v in self.world.fit(self.fit_ratio).items()}
+        self.calls += 1
+        steps = self.fit_ratio if self.calls % self.fit_every == 0 else 0
+        return {f"world_model/{k}": v for k, v in self.world.fit(steps).items()}
 
     def state_dict(self) -> dict:
         return self.world.state_dict()

@@ -10,14 +10,14 @@ the recipe and says plainly that the result is a *heuristic*:
   centres ``F_1..F_K`` span the ``umbrella.fe_quantiles`` of the free energies
   recently met, re-placed every ``umbrella.refresh`` steps as the model learns.
   The ``N`` copies are split into ``K`` groups; group ``k`` adds
-  ``weight * U_k = weight * kappa/2 (F - F_k)^2`` to every candidate's planning
-  score (mean ``F`` over the imagined steps), i.e. it is rewarded by ``-U_k``
-  on top of its own objective, through the planner's ``score_bias`` hook.
+  ``weight * U_k = weight * kappa/2 (F - F_k)^2`` of every imagined step to the
+  candidate's planning score, i.e. it is rewarded by ``-U_k`` per step on top
+  of its own objective, through the planner's ``score_bias`` hook.
   High windows pull their copies towards transitions the model finds rare.
 - **Start states drawn towards rare states.** Every refresh, a share
   ``umbrella.reset_fraction`` of the copies is put back (``env.set_state``) at
-  states the copies themselves met whose transitions had the highest free
-  energy (the top decile of a memory of recent states). Envs without
+  states the copies themselves met in the last refresh whose transitions had
+  the highest free energy (their top decile). Envs without
   ``get_state``/``set_state`` skip this.
 - **Importance weights for the world model.** Transitions from window ``k``
   are treated as if drawn from ``p(s) exp(-U_k(F(s)))``; their replay rows get
@@ -88,6 +88,7 @@ class RareStateBias:
         self._pending_states: Tensor | None = None
         self._replay_pos = 0
         self._n_k: Tensor | None = None
+        self._imagined = torch.empty(0, device=self.device)
         self._pool_norm = 1.0
         self.can_restart = True
         self.restarts = 0
@@ -110,8 +111,16 @@ class RareStateBias:
         return self.weight * um.harmonic_bias(fe, c, self.kappa)
 
     def score_bias(self, rollout: Any) -> Tensor:
-        """The planner hook: ``(N, C)`` bias of each candidate from its mean imagined free energy."""
-        return self.bias(rollout.surprise.mean(-1))
+        """The planner hook: ``(N, C)``, the bias ``weight * U_k`` summed over each candidate's imagined steps.
+
+        Summed like the planning cost itself, so that ``-U_k`` acts as a per-step reward
+        on the same scale as the agent's own per-step objective.
+        """
+        fe = rollout.surprise
+        # Remember a thin sample of what the planner imagines: the windows are placed on it.
+        flat = fe.detach().reshape(-1).to(self.device)
+        self._imagined = torch.cat([self._imagined, flat[:: max(1, flat.numel() // 64)]])[-self.memory:]
+        return self.bias(fe).sum(-1)
 
     # ---------------------------------------------------------------- the loop
     def before_step(self, env: Any, agent: Any) -> None:
@@ -157,16 +166,27 @@ class RareStateBias:
             s = self._pending_states.to(self.device)
             self._states = s if self._states is None else torch.cat([self._states, s])[-self.memory:]
 
+    def _recent(self) -> int:
+        """Rows of the memory that count as recent: the last ``refresh`` steps of every copy."""
+        return min(self._fe.numel(), self.refresh * self.num_envs)
+
     def _recentre(self) -> None:
-        lo, hi = torch.quantile(self._fe, torch.tensor(self.fe_quantiles, device=self.device)).tolist()
+        # Only recent free energies: older ones were scored by an earlier, less trained model.
+        # The centres follow the imagined free energies, the values the planning bias acts on
+        # (the model finds its own completions less surprising than real transitions).
+        fe_recent = self._fe[-self._recent():]
+        placed_on = self._imagined[-self.memory // 4:] if self._imagined.numel() else fe_recent
+        self._imagined = self._imagined[:0]
+        lo, hi = torch.quantile(placed_on, torch.tensor(self.fe_quantiles, device=self.device)).tolist()
         if not hi > lo:
             hi = lo + 1e-6
         self.centres = torch.linspace(lo, hi, self.windows, device=self.device)
         spacing = (hi - lo) / max(self.windows - 1, 1)
         self.kappa = self.kappa_cfg or self.kappa_factor / spacing**2
         if self.importance_weights:
-            self._n_k = torch.bincount(self._win, minlength=self.windows).to(torch.float64)
-            raw, self.f_k = um.unbiasing_weights(self._fe, self._win, self.centres, self.kappa, 1.0,
+            win_recent = self._win[-self._recent():]
+            self._n_k = torch.bincount(win_recent, minlength=self.windows).to(torch.float64)
+            raw, self.f_k = um.unbiasing_weights(fe_recent, win_recent, self.centres, self.kappa, 1.0,
                                                  n_k=self._n_k, normalise=False)
             self._pool_norm = 1.0 / max(float(raw.mean()), 1e-30)
 
@@ -176,13 +196,13 @@ class RareStateBias:
         k = int(round(self.reset_fraction * self.num_envs))
         if k == 0:
             return obs
-        n_mem = self._states.shape[0]
+        n_mem = min(self._states.shape[0], self._recent())
         fe = self._fe[-n_mem:]
         top = torch.nonzero(fe >= torch.quantile(fe, 0.9)).flatten()
         pick = top[torch.randint(top.numel(), (k,), generator=self.generator, device="cpu").to(top.device)]
         copies = torch.randperm(self.num_envs, generator=self.generator, device="cpu")[:k].to(env.device)
         try:
-            new_obs = env.set_state(copies, self._states[pick].to(env.device))
+            new_obs = env.set_state(copies, self._states[-n_mem:][pick].to(env.device))
         except NotImplementedError:
             self.can_restart = False
             return obs

@@ -18,9 +18,17 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+# Run as a script, this folder comes first on sys.path, where benchmarks/envs.py would
+# shadow the envs package; the repository root goes there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":
+    sys.path[0] = str(_ROOT)
 
 
 def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
@@ -61,7 +69,7 @@ def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
             "planned_actions_per_second": n / dt, "imagined_transitions_per_second": n * c * h / dt}
 
 
-def bench_sb3(total_steps: int, num_envs: int) -> dict:
+def bench_sb3(total_steps: int, num_envs: int, fit_every: int) -> dict:
     from stable_baselines3 import PPO
 
     import envs
@@ -78,14 +86,17 @@ def bench_sb3(total_steps: int, num_envs: int) -> dict:
         if bonus:
             enc = TransitionEncoder(env.obs_dim, env.single_action_space)
             world = OnlineWorldModel(enc, [RAE(enc.dim)], 50_000, 128)
-            venv = SurpriseBonusVecEnv(venv, BonusTransform(WorldModelSurprise(world, fit_ratio=1), 1.0))
-        model = PPO("MlpPolicy", venv, n_steps=64, batch_size=256, n_epochs=4, seed=0, device="cpu", verbose=0)
+            source = WorldModelSurprise(world, fit_ratio=1, fe_draws=1, fit_every=fit_every)
+            venv = SurpriseBonusVecEnv(venv, BonusTransform(source, 1.0))
+        model = PPO("MlpPolicy", venv, n_steps=64, batch_size=512, n_epochs=4, seed=0, device="cpu", verbose=0)
         t0 = time.perf_counter()
         model.learn(total_timesteps=total_steps)
         return total_steps / (time.perf_counter() - t0)
 
     plain, with_bonus = run(False), run(True)
     return {"env": "freeenergy/MultiRoom-v0", "num_envs": num_envs, "total_steps": total_steps,
+            "bonus": "RAE free energy (1 noise draw), one world-model step (batch 128) every "
+                     f"{fit_every} vec step(s)",
             "ppo_steps_per_second": plain, "ppo_bonus_steps_per_second": with_bonus,
             "ratio": with_bonus / plain, "bonus_cost": 1 - with_bonus / plain}
 
@@ -97,8 +108,9 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=256)
     p.add_argument("--horizon", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--sb3-steps", type=int, default=16384)
-    p.add_argument("--sb3-envs", type=int, default=16)
+    p.add_argument("--sb3-steps", type=int, default=65536)
+    p.add_argument("--sb3-envs", type=int, default=256)
+    p.add_argument("--sb3-fit-every", type=int, default=4, help="world-model step every k vec steps")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
@@ -107,7 +119,7 @@ def main() -> None:
     devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
     out = {
         "planning": [bench_planning(d, args.envs, args.candidates, args.horizon, args.repeats) for d in devices],
-        "sb3": bench_sb3(args.sb3_steps, args.sb3_envs) if args.sb3_steps > 0 else None,
+        "sb3": bench_sb3(args.sb3_steps, args.sb3_envs, args.sb3_fit_every) if args.sb3_steps > 0 else None,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

@@ -101,7 +101,8 @@ def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     if a.bonus == "none":
         return None
     if a.bonus in ("afe", "fe"):
-        source: Any = WorldModelSurprise(make_world(cfg, env, device, generator), a.fit_ratio, a.fe_draws)
+        source: Any = WorldModelSurprise(make_world(cfg, env, device, generator), a.fit_ratio, a.fe_draws,
+                                          a.fit_every)
     elif a.bonus == "count":
         source = CountSurprise(env.map_cells, env.num_cells, device)
     else:

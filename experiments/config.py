@@ -169,6 +169,8 @@ class AgentConfig:
     epsilon: float = doc(0.0, "Chance of a uniformly random action per copy and step (planners).")
     warmup_steps: int = doc(10, "Random steps before the planners start planning.")
     fit_ratio: int = doc(1, "World-model (or RND) optimiser steps per env step (per decision with action_repeat).")
+    fit_every: int = doc(1, "Stable-baselines3 bonus: world-model steps on every fit_every-th vec step only "
+                         "(amortises learning over several batches of transitions).")
     action_repeat: int = doc(1, "Planners: env steps each decision is held for; the world model learns "
                              "[obs_t, action, obs_t+k] (temporal abstraction, like frame skip).")
     replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
@@ -189,7 +191,7 @@ class AgentConfig:
         _one_of("agent.complete_init", self.complete_init, ("obs", "mean"))
         _one_of("agent.bonus", self.bonus, BONUSES)
         for key in ("ensemble", "draws", "horizon", "candidates", "cem_iters", "fe_draws", "replay_capacity",
-                    "action_repeat"):
+                    "action_repeat", "fit_every"):
             v = getattr(self, key)
             _require(v >= 1, f"agent.{key}", v, "an integer >= 1")
         for key in ("complete_steps", "warmup_steps", "fit_ratio"):
@@ -228,10 +230,10 @@ class UmbrellaConfig:
     weight: float = doc(1.0, "Rare-state biasing: scale of the -U_k reward added to the agent's score.")
     reset_fraction: float = doc(0.25, "Rare-state biasing: share of copies restarted at rare replay states per "
                                 "refresh (where the env supports set_state).")
-    refresh: int = doc(200, "Rare-state biasing: env steps between re-centring windows on the replay's free "
+    refresh: int = doc(200, "Rare-state biasing: env steps between re-centring the windows on recent free "
                         "energies and restarting copies.")
     fe_quantiles: tuple[float, ...] = doc((0.5, 0.99), "Rare-state biasing: window centres span these quantiles "
-                                          "of the replay buffer's free energies.")
+                                          "of the free energies the planner imagined since the last refresh.")
     importance_weights: bool = doc(True, "Rare-state biasing: weight replay samples so that the world model's "
                                    "loss stays that of unbiased data.")
 
@@ -262,10 +264,10 @@ class NoveltyConfig:
     initial_epochs: int = doc(100, "Training epochs on the data before the first round.")
     epochs: int = doc(50, "Training epochs between rounds.")
     latent_fraction: float = doc(0.1, "Random latent points per round, as a fraction of the data set size.")
-    start: str = doc("code_gaussian", "Where the latent points start: prior (the model's prior codes), data (codes "
+    start: str = doc("data", "Where the latent points start: prior (the model's prior codes), data (codes "
                      "of random rows) or code_gaussian (Gaussian fitted to the data's codes).")
     search_steps: int = doc(10, "Gradient steps up the cycle error ||z - E(D(z))||^2 per round.")
-    step_size: float = doc(0.05, "Length of each search step (after normalisation).")
+    step_size: float = doc(0.4, "Length of each search step (after normalisation).")
     normalise: str = doc("l2", "Gradient normalisation per point: l2 (unit norm), max (unit max-abs) or none.")
     replace_fraction: float = doc(0.025, "Fraction of the data set replaced by novel samples per round.")
     wave_length: int = doc(64, "Waves data set: samples per waveform.")

@@ -72,7 +72,8 @@ def test_score_bias_pulls_each_window_to_its_centre():
     assert rb.window_n.tolist() == [0, 0, 1, 1]
     fe = torch.linspace(0, 1, 5)[None, :, None].expand(4, 5, 3)  # (N, C, H)
     assert torch.equal(rb.score_bias(FakeRollout(fe)), torch.zeros(4, 5))  # no windows yet
-    rb._fe = torch.linspace(0.0, 1.0, 101)
+    # Windows are placed on the imagined free energies the planner has seen (here 0..1).
+    rb._fe = torch.linspace(0.0, 5.0, 101)
     rb._win = torch.zeros(101, dtype=torch.long)
     rb._recentre()
     torch.testing.assert_close(rb.centres, torch.tensor([0.0, 1.0]))
@@ -80,7 +81,8 @@ def test_score_bias_pulls_each_window_to_its_centre():
     bias = rb.score_bias(FakeRollout(fe))
     assert bias.shape == (4, 5)
     assert bias[0].argmin() == 0 and bias[3].argmin() == 4  # low window prefers low F, high window high F
-    assert bias[0, 4].item() == pytest.approx(2.0 * 0.5 * 1.0 * 1.0**2)
+    # Summed over the 3 imagined steps, like the planning cost: weight * kappa/2 * (1 - 0)^2 * 3.
+    assert bias[0, 4].item() == pytest.approx(2.0 * 0.5 * 1.0 * 1.0**2 * 3)
     with pytest.raises(ValueError, match="windows"):
         RareStateBias(num_envs=2, windows=3)
 

@@ -25,11 +25,13 @@ the recipe and says plainly that the result is a *heuristic*:
   (:func:`freeenergy.umbrella.unbiasing_weights`, window free energies solved
   on the recent pool at each refresh), so that the world model's weighted
   loss estimates its loss under unbiased data. This is exact for that model
-  of the sampler and only approximate for a planning agent (and restarted
-  copies are not reweighted at all).
+  of the sampler and only approximate for a planning agent: the windows sit on
+  imagined free energies while the weights use the real ones, the weights are
+  clipped to ``[1/max_weight, max_weight]``, and restarted copies are not
+  reweighted at all.
 
 The figure of merit is :func:`rare_visits`: visits to the least-visited
-decile of reachable cells under random play with the same budget.
+decile of reachable cells under random play (:func:`rare_visit_summary`).
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class RareStateBias:
         refresh: steps between re-centring (and restarts).
         importance_weights: write unbiasing weights into the replay buffer.
         memory: recent (state, free energy) pairs kept for restarts and weights.
+        max_weight: importance weights are clipped to ``[1/max_weight, max_weight]``.
         device: where the bookkeeping lives.
         generator: random source (restarts).
     """
@@ -66,7 +69,7 @@ class RareStateBias:
     def __init__(self, num_envs: int, windows: int, kappa: float = 0.0, kappa_factor: float = 1.0,
                  weight: float = 1.0, fe_quantiles: tuple[float, float] = (0.5, 0.99),
                  reset_fraction: float = 0.25, refresh: int = 200, importance_weights: bool = True,
-                 memory: int = 4096, device: str | torch.device = "cpu",
+                 memory: int = 4096, max_weight: float = 10.0, device: str | torch.device = "cpu",
                  generator: torch.Generator | None = None) -> None:
         if windows < 1 or num_envs < windows:
             raise ValueError(f"umbrella.windows={windows} is invalid: need 1 <= windows <= env.num_envs={num_envs}")
@@ -82,6 +85,7 @@ class RareStateBias:
         self.kappa = 0.0
         self.f_k: Tensor | None = None
         self.memory = int(memory)
+        self.max_weight = float(max_weight)
         self._fe = torch.empty(0, device=self.device)
         self._win = torch.empty(0, dtype=torch.long, device=self.device)
         self._states: Tensor | None = None
@@ -149,7 +153,9 @@ class RareStateBias:
                                         self._n_k, normalise=False)
             # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
             # rows from different steps keep their relative weights.
-            w = w * self._pool_norm
+            # Clipped: a transition far outside every window would get an enormous weight and
+            # turn a minibatch into one sample (less variance for a little bias).
+            w = (w * self._pool_norm).clamp(1.0 / self.max_weight, self.max_weight)
             replay.set_weights(slots, w.to(replay.device))
             self.weight_sum += float(w.sum())
             self.weight_sq_sum += float((w * w).sum())

@@ -22,11 +22,19 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
+
+# Run as a script, this folder comes first on sys.path, where benchmarks/envs.py would
+# shadow the envs package: put the repository root there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":
+    sys.path[0] = str(_ROOT)
 
 
 def throughput(device: str, sizes: list[int], steps: int) -> list[dict]:

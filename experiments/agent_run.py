@@ -204,6 +204,28 @@ class Tracker:
         ctx.save_figure(fig, "exploration_map", step)
 
 
+@torch.no_grad()
+def draw_latent_map(ctx: RunContext, agent: Any, step: int, rows: int = 1024) -> None:
+    """Codes of replayed transitions (2-D PCA) coloured by their free energy.
+
+    Drawn under a forked RNG so that drawing (or not) leaves the run's random
+    streams, and so its results, unchanged.
+    """
+    world = getattr(agent, "world", None)
+    if world is None or len(world.replay) == 0:
+        return
+    from experiments.maps import plot_latent_map
+
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        gen = torch.Generator(device=world.replay.device)
+        gen.manual_seed(step)
+        raw, _, _ = world.replay.sample(min(rows, len(world.replay)), gen)
+        x = world.encoder.normalise_raw(raw)
+        codes, fe = world.model.encode(x), world.model.free_energy(x)
+    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step}"), "latent_map", step)
+
+
 def _rng_state(generator: torch.Generator) -> dict:
     # The global torch / numpy / python states are saved and restored by the runner.
     return {"gen": generator.get_state()}
@@ -254,6 +276,7 @@ def run(ctx: RunContext) -> dict:
     ckpt_every = cfg.run.checkpoint_every
     bar = ctx.progress(steps - start, f"{cfg.run.name or cfg.agent.type}")
     t0, wm_metrics, last_log_t, last_log_step = time.perf_counter(), {}, time.perf_counter(), start
+    done = start  # last step whose transition is fully recorded
     try:
         for t in range(start, steps):
             actions = agent.act(obs)
@@ -270,7 +293,7 @@ def run(ctx: RunContext) -> dict:
             _check_finite(wm_metrics, t + 1)
             tracker.step(t, reward, terminated, info, fe if cfg.agent.type != "random" else None)
             obs = next_obs
-            step = t + 1
+            step = done = t + 1
             bar.update(1)
             if step % interval == 0 or step == steps:
                 now = time.perf_counter()
@@ -287,13 +310,19 @@ def run(ctx: RunContext) -> dict:
                                  "cov": f"{tracker.vis.coverage:.2f}"})
             if step % map_interval == 0 and step != steps:
                 tracker.draw(ctx, step)
+                draw_latent_map(ctx, agent, step)
             if ckpt_every and step % ckpt_every == 0 and step != steps:
                 ctx.save_checkpoint(_state(step, agent, tracker, generator))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
+        if done > start:
+            ctx.save_checkpoint(_state(done, agent, tracker, generator))
+        raise
     finally:
         bar.close()
         env.close()
     elapsed = time.perf_counter() - t0
     tracker.draw(ctx, steps)
+    draw_latent_map(ctx, agent, steps)
     ctx.save_checkpoint(_state(steps, agent, tracker, generator))
     ctx.save_array("visits", tracker.vis.heatmap().numpy())
     done = steps - start
@@ -394,8 +423,13 @@ def _run_sb3(ctx: RunContext) -> dict:
         return {} if w is None else w.pop_stats()
 
     t0 = time.perf_counter()
+    track = Track()
     try:
-        model.learn(total_timesteps=(steps - start) * env.num_envs, callback=[Track()], progress_bar=False)
+        model.learn(total_timesteps=(steps - start) * env.num_envs, callback=[track], progress_bar=False)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the policy and the tracker, then stop
+        if track.t > start:
+            ctx.save_checkpoint(state(track.t))
+        raise
     finally:
         bar.close()
         venv.close()

@@ -337,3 +337,23 @@ def test_real_agent_same_seed_same_summary(tmp_path, capsys):
         summaries.append(json.loads((tmp_path / name / "summary.json").read_text()))
     assert "env_steps_per_second" in summaries[0]  # a timing key, left out of the comparison
     assert comparable(summaries[0]) == comparable(summaries[1])
+
+
+@pytest.mark.parametrize("preset", ["maze-afe", "maze-ppo-afe"])
+def test_real_agent_sigterm_checkpoints_the_step_reached(tmp_path, preset):
+    """With no periodic checkpoints, SIGTERM still leaves a checkpoint at (at least) the last logged step."""
+    run_dir = tmp_path / "r"
+    args = [preset, "--debug", "run.steps=100000", "run.checkpoint_every=0", "logging.interval=5",
+            "logging.map_interval=100000", "logging.wandb=disabled", "--out", str(run_dir), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "experiments", "run", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: len(steps_logged(run_dir)) >= 3, timeout=120)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    ckpt = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["step"] >= max(steps_logged(run_dir)) >= 15

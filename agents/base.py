@@ -19,7 +19,6 @@ from torch import Tensor
 
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
-from agents.spread import CopySpread
 from agents.terms import StepPrediction, step_score
 
 
@@ -44,9 +43,6 @@ class PlanningAgent:
         action_repeat: env steps each decision is held for; the world model then learns
             ``[obs_t, action, obs_t+k]`` transitions (temporal abstraction, like frame skip).
         score_bias: optional hook ``(Rollout) -> (N, C)`` added to the candidates' scores.
-        spread_weight: weight of :class:`agents.spread.CopySpread`, a penalty on plans that lead
-            a copy to where the other copies are (0: off).
-        spread_width: its kernel width in raw observation units.
         generator: random source for epsilon and warmup actions.
     """
 
@@ -57,7 +53,7 @@ class PlanningAgent:
                  surprise_weight: float = 1.0, goal_obs: Tensor | None = None, goal_weight: float = 0.0,
                  draws: int = 1, complete_steps: int | None = None, complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
                  warmup_steps: int = 10, fit_ratio: int = 1, action_repeat: int = 1, score_bias: ScoreBias | None = None,
-                 spread_weight: float = 0.0, spread_width: float = 0.2, generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None) -> None:
         if surprise == "predicted" and world.surprise_head is None:
             raise ValueError("surprise='predicted' needs a world with a surprise head")
         if surprise in ("epistemic", "aleatoric") and len(world.members) < 2 and draws < 2:
@@ -79,8 +75,6 @@ class PlanningAgent:
         self.warmup_steps = int(warmup_steps)
         self.fit_ratio = int(fit_ratio)
         self.score_bias = score_bias
-        self.spread = (CopySpread(spread_weight, spread_width, world.encoder.obs_norm.denormalise)
-                       if spread_weight else None)
         if int(action_repeat) < 1:
             raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
         self.action_repeat = int(action_repeat)
@@ -143,20 +137,13 @@ class PlanningAgent:
         if self.steps < self.warmup_steps or len(self.world.replay) == 0:
             return self._random_actions(n)
         actions, info = self.planner.plan(self.world.encoder.normalise_obs(obs), self.predict, self.cost,
-                                          maximise=False, score_bias=self._score_bias())
+                                          maximise=False, score_bias=self.score_bias)
         self.last_plan = info
         if self.epsilon > 0:
             rand = torch.rand(n, device=self.world.device, generator=self.generator) < self.epsilon
             actions = torch.where(rand.reshape(-1, *([1] * (actions.dim() - 1))),
                                   self._random_actions(n).to(actions.dtype), actions)
         return actions
-
-    def _score_bias(self) -> ScoreBias | None:
-        """The hook and the copy-spread penalty, summed (None when neither is set)."""
-        hooks = [h for h in (self.score_bias, self.spread) if h is not None]
-        if len(hooks) < 2:
-            return hooks[0] if hooks else None
-        return lambda rollout: sum(h(rollout) for h in hooks)
 
     @torch.no_grad()
     def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,

@@ -118,6 +118,8 @@ def main() -> None:
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
     out = {
+        "figure": "planned actions/s and imagined transitions/s; SB3 PPO steps/s with the surprise bonus vs plain PPO",
+        "unit": "actions/s, transitions/s, env-steps/s; ratio = bonus / plain",
         "planning": [bench_planning(d, args.envs, args.candidates, args.horizon, args.repeats) for d in devices],
         "sb3": bench_sb3(args.sb3_steps, args.sb3_envs, args.sb3_fit_every) if args.sb3_steps > 0 else None,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),

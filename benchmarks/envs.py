@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         if r["env"] in ("GridMaze", "DarkRoom") and r["num_envs"] >= 1024
     }
     report = {
+        "figure": "env-steps/s of each batched twin vs the same env in a Gymnasium SyncVectorEnv",
+        "unit": "env-steps/s; ratio = twin / gymnasium",
         "benchmark": "envs",
         "machine": machine_info(devices),
         "settings": {

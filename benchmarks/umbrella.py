@@ -130,6 +130,8 @@ def main() -> None:
     if su is not None:
         ratio = (sp_ if sp_ is not None else steps * args.plain_factor * n) / su
     result = {
+        "figure": "env steps to PMF RMSE <= target with umbrella sampling vs plain dynamics; biased twin throughput",
+        "unit": "env steps (all copies); ratio = unbiased / umbrella; steps/s",
         "target_rmse_kT": args.target,
         "preset": "umbrella-muller-brown",
         "num_envs": n, "windows": cfg.umbrella.windows, "kT": kT, "kappa": setup["kappa"],

@@ -173,9 +173,6 @@ class AgentConfig:
                          "(amortises learning over several batches of transitions).")
     action_repeat: int = doc(1, "Planners: env steps each decision is held for; the world model learns "
                              "[obs_t, action, obs_t+k] (temporal abstraction, like frame skip).")
-    spread_weight: float = doc(0.0, "Planners: penalty on plans that lead a copy to where the other copies are "
-                               "(a Gaussian kernel on observations; 0: off), so copies fan out.")
-    spread_width: float = doc(0.2, "Planners: kernel width of spread_weight, in raw observation units.")
     replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
     recent_fraction: float = doc(0.0, "Share of each world-model batch drawn from the newest transitions.")
     recent_window: int = doc(1024, "Newest transitions that recent_fraction draws from.")
@@ -204,8 +201,6 @@ class AgentConfig:
         _require(0 <= self.repeat_prob <= 1, "agent.repeat_prob", self.repeat_prob, "a number in [0, 1]")
         _require(0 < self.discount <= 1, "agent.discount", self.discount, "a number in (0, 1]")
         _require(0 <= self.head_discount < 1, "agent.head_discount", self.head_discount, "a number in [0, 1)")
-        _require(self.spread_weight >= 0, "agent.spread_weight", self.spread_weight, "a number >= 0")
-        _require(self.spread_width > 0, "agent.spread_width", self.spread_width, "a number > 0")
         _require(0 <= self.epsilon <= 1, "agent.epsilon", self.epsilon, "a number in [0, 1]")
         _require(0 <= self.recent_fraction <= 1, "agent.recent_fraction", self.recent_fraction, "a number in [0, 1]")
         _require(self.recent_window >= 1, "agent.recent_window", self.recent_window, "an integer >= 1")

@@ -1,0 +1,28 @@
+"""Every benchmark still runs at a tiny size and prints one JSON object naming its figure and machine."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "world_models.py": ["--steps", "2", "--warmup", "0", "--n", "256"],
+    "envs.py": ["--envs", "GridMaze", "--sizes", "1", "8", "--min-time", "0.02", "--sync-cap", "8"],
+    "agents.py": ["--envs", "2", "--candidates", "4", "--horizon", "2", "--repeats", "1",
+                  "--sb3-steps", "128", "--sb3-envs", "4"],
+    "runner.py": ["--debug", "--repeats", "1", "--quick-debug"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_prints_json(script: str, tmp_path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--threads", "1", *TINY[script]],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["figure"] and report["unit"]
+    assert report["machine"]["cpu_count"] >= 1

@@ -100,7 +100,9 @@ _ADAPTER_KEYS = ("vectorization", "map_xy")
 
 
 def _suggest(spec: str) -> str:
-    names = registered_ids() + [i.split("/", 1)[-1] for i in registered_ids()] + list(gym.registry.keys())
+    # Project ids are also mirrored in Gymnasium's registry: de-duplicate, keep order.
+    names = list(dict.fromkeys(registered_ids() + [i.split("/", 1)[-1] for i in registered_ids()]
+                               + list(gym.registry.keys())))
     close = difflib.get_close_matches(spec, names, n=5, cutoff=0.5)
     return f"; did you mean {close}?" if close else ""
 

@@ -16,13 +16,6 @@ from agents.terms import StepPrediction, aleatoric_surprise, epistemic_surprise,
 from freeenergy.rae import RAE
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 # ------------------------------------------------------------------ encoding
 def test_running_norm_matches_numpy():

@@ -18,13 +18,6 @@ from agents.sb3_env import BatchedVecEnv
 from freeenergy.rae import RAE
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _world(obs_dim: int, action_space, sigma: float = 0.0, seed: int = 0) -> OnlineWorldModel:
     torch.manual_seed(seed)

@@ -1,7 +1,6 @@
 """Agent presets end to end (debug size), resume, NaN handling, and the statistical claims."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -12,13 +11,6 @@ from experiments.runner import run_experiment
 AGENT_PRESETS = ["darkroom-fe", "darkroom-afe", "maze-afe", "maze-random", "maze-count", "maze-rnd",
                  "maze-ppo-afe", "noisytv-afe", "noisytv-afe-total", "mountaincar-afe"]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _run(name: str, tmp_path, overrides: list[str] = (), debug: bool = True) -> dict:

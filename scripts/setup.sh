@@ -19,8 +19,12 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
         "$VPY" -m pip install -q "torch>=2.1"
     else
         echo "[setup] no GPU: installing the CPU build torch==2.13.0" >&2
-        "$VPY" -m pip install -q "torch==2.13.0" \
-            || "$VPY" -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+        # A CPU wheel already on local disk (pip's find-links) first; then PyTorch's CPU index.
+        if "$VPY" -m pip install -q --no-index --no-deps "torch==2.13.0" 2>/dev/null; then
+            "$VPY" -m pip install -q "torch==2.13.0"   # its dependencies, from the package index
+        else
+            "$VPY" -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+        fi
     fi
 fi
 "$VPY" -m pip install -q -e ".[dev]"

@@ -157,19 +157,21 @@ class BatchedEnv(abc.ABC):
     def sample_actions(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Uniformly random actions for all copies, in the format ``step`` takes."""
         space, n = self.single_action_space, self.num_envs
+        # Draw where the generator lives (a CUDA generator cannot fill CPU tensors), then move.
+        dev = generator.device if generator is not None else torch.device("cpu")
         if isinstance(space, spaces.Discrete):
-            a = torch.randint(int(space.n), (n,), generator=generator) + int(space.start)
+            a = torch.randint(int(space.n), (n,), generator=generator, device=dev) + int(space.start)
         elif isinstance(space, spaces.Box):
-            low = torch.as_tensor(np.maximum(space.low, -1e3), dtype=torch.float32)
-            high = torch.as_tensor(np.minimum(space.high, 1e3), dtype=torch.float32)
-            u = torch.rand((n, *space.shape), generator=generator)
+            low = torch.as_tensor(np.maximum(space.low, -1e3), dtype=torch.float32, device=dev)
+            high = torch.as_tensor(np.minimum(space.high, 1e3), dtype=torch.float32, device=dev)
+            u = torch.rand((n, *space.shape), generator=generator, device=dev)
             a = (low + u * (high - low)).reshape(n, -1)
         elif isinstance(space, spaces.MultiDiscrete):
-            nvec = torch.as_tensor(space.nvec.reshape(-1), dtype=torch.float64)
-            u = torch.rand((n, nvec.numel()), generator=generator, dtype=torch.float64)
-            a = (u * nvec).floor().long() + torch.as_tensor(space.start.reshape(-1))
+            nvec = torch.as_tensor(space.nvec.reshape(-1), dtype=torch.float64, device=dev)
+            u = torch.rand((n, nvec.numel()), generator=generator, dtype=torch.float64, device=dev)
+            a = (u * nvec).floor().long() + torch.as_tensor(space.start.reshape(-1), device=dev)
         elif isinstance(space, spaces.MultiBinary):
-            a = torch.randint(2, (n, int(np.prod(space.shape))), generator=generator)
+            a = torch.randint(2, (n, int(np.prod(space.shape))), generator=generator, device=dev)
         else:
             raise TypeError(f"sample_actions does not know action space {space}")
         return a.to(self.device)

@@ -29,7 +29,7 @@ from agents.free_energy import FreeEnergyAgent
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
 from agents.surprise_head import SurpriseHead
-from experiments.config import Config, WorldModelConfig
+from experiments.config import Config, ConfigError, WorldModelConfig
 from experiments.context import RunContext
 from freeenergy.models import build_world_model, model_kwargs
 
@@ -84,6 +84,9 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     a = cfg.agent
     if a.type == "random":
         return RandomAgent(env.single_action_space, device, generator)
+    if a.goal_obs and len(a.goal_obs) != env.obs_dim:
+        raise ConfigError(f"agent.goal_obs={list(a.goal_obs)!r} has {len(a.goal_obs)} entries: expected "
+                          f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")
     world = make_world(cfg, env, device, generator)
     planner = Planner(world.encoder.actions, a.horizon, a.candidates, a.planner, a.cem_iters, a.elite_frac,
                       a.repeat_prob, a.discount, device, generator)
@@ -340,6 +343,21 @@ def _state(step: int, agent: Any, tracker: Tracker, generator: torch.Generator) 
             "rng": _rng_state(generator)}
 
 
+def _check_action_space(cfg: Config, action_space: Any) -> None:
+    """Raise a ConfigError naming ``agent.type`` when that SB3 algorithm cannot act in ``action_space``."""
+    from gymnasium import spaces
+
+    # The action spaces each SB3 algorithm accepts (its ``supported_action_spaces``).
+    table = {"ppo": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+             "a2c": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+             "dqn": (spaces.Discrete,), "sac": (spaces.Box,)}
+    if isinstance(action_space, table[cfg.agent.type]):
+        return
+    valid = [name for name, ok in table.items() if isinstance(action_space, ok)] + ["fe", "afe", "random"]
+    raise ConfigError(f"agent.type={cfg.agent.type!r} is invalid for env.id={cfg.env.id!r}, whose actions are "
+                      f"{type(action_space).__name__}: expected one of {', '.join(valid)}")
+
+
 def _run_sb3(ctx: RunContext) -> dict:
     """An SB3 algorithm with the configured bonus, tracked like the planners."""
     import stable_baselines3 as sb3
@@ -357,7 +375,13 @@ def _run_sb3(ctx: RunContext) -> dict:
     if transform is not None:
         venv = SurpriseBonusVecEnv(venv, transform)
     algo_cls = {"ppo": sb3.PPO, "a2c": sb3.A2C, "dqn": sb3.DQN, "sac": sb3.SAC}[cfg.agent.type]
-    model = algo_cls("MlpPolicy", venv, seed=ctx.seed, device=device, verbose=0, **dict(cfg.agent.sb3_kwargs))
+    _check_action_space(cfg, venv.action_space)
+    try:
+        model = algo_cls("MlpPolicy", venv, seed=ctx.seed, device=device, verbose=0, **dict(cfg.agent.sb3_kwargs))
+    except TypeError as err:
+        raise ConfigError(f"agent.sb3_kwargs={dict(cfg.agent.sb3_kwargs)!r} is invalid for "
+                          f"agent.type={cfg.agent.type!r}: {err}; expected keyword arguments of "
+                          f"stable_baselines3.{algo_cls.__name__}") from err
     steps = cfg.run.steps
     tracker = Tracker(env, steps)
     start = 0

@@ -477,7 +477,7 @@ def build(cls: type, data: dict | None, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a nested mapping, validating every key and type."""
     data = data or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}={data!r} is invalid: expected a mapping of keys")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}={data!r} is invalid: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from experiments.config import WorldModelConfig, build, to_dict
+from experiments.config import ConfigError, WorldModelConfig, build, to_dict
 from experiments.presets import PRESET_DIR
 from freeenergy import metrics
 from freeenergy.data import Standardiser, load_array, make_synthetic, split
@@ -36,6 +36,11 @@ CHAIN_MODELS = ("rae", "mc_ae", "dae")
 SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5}
 
 
+class DataPathError(ConfigError, FileNotFoundError):
+    """A missing ``data.path``: a :class:`ConfigError` (one-line CLI error, exit
+    code 2) that callers catching ``FileNotFoundError`` still see."""
+
+
 def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(train (N, D), reference (M, D))`` in data space.
 
@@ -45,10 +50,17 @@ def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     d, seed = ctx.cfg.data, ctx.seed
     if d.name == "custom":
-        return split(load_array(resolve_data_path(d.path)), d.test_fraction, seed)
+        try:
+            arr = load_array(resolve_data_path(d.path))
+        except FileNotFoundError as err:
+            raise DataPathError(f"data.path={d.path!r}: {err}; expected an existing .npy or .csv file "
+                                "(N, D)") from err
+        except ValueError as err:
+            raise ConfigError(f"data.path={d.path!r}: {err}") from err
+        return split(arr, d.test_fraction, seed)
     if d.name not in ("parabola", "hexamodal"):
-        raise ValueError(f"data.name={d.name!r} is not supported by the generative experiment; "
-                         "valid: parabola, hexamodal, custom")
+        raise ConfigError(f"data.name={d.name!r} is not supported by the generative experiment; "
+                          "valid: parabola, hexamodal, custom")
     train = make_synthetic(d.name, d.n, seed)
     reference = make_synthetic(d.name, ctx.cfg.generative.samples, seed + 1_000_003)
     return train, reference

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from experiments.config import to_dict
+from experiments.config import ConfigError, to_dict
 from experiments.context import RunContext
 from freeenergy import novelty as nv
 from freeenergy import spectral as sp
@@ -53,7 +53,7 @@ def run(ctx: RunContext) -> dict:
 
     cfg, nc = ctx.cfg, ctx.cfg.novelty
     if cfg.data.name != "waves":
-        raise ValueError(f"data.name={cfg.data.name!r} is invalid for run.kind=novelty: expected 'waves'")
+        raise ConfigError(f"data.name={cfg.data.name!r} is invalid for run.kind=novelty: expected 'waves'")
     dev = ctx.device
     gen = torch.Generator().manual_seed(ctx.seed)
     dev_gen = torch.Generator(device=dev).manual_seed(ctx.seed + 1)
@@ -62,7 +62,8 @@ def run(ctx: RunContext) -> dict:
                             device=dev)
     model = build_from_options(cfg.world_model.name, nc.wave_length, to_dict(cfg.world_model), dev)
     if not hasattr(model, "encode") or not hasattr(model, "decode"):
-        raise ValueError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search")
+        raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
+                          "expected an autoencoder-style model")
     bs = cfg.world_model.batch_size
     ctx.save_array("data_initial", data.cpu().numpy())
     initial = spectra(data.cpu().numpy(), nc)

@@ -41,7 +41,10 @@ def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML in {str(path)!r}: {err}") from err
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {str(path)!r}{where}: {what}") from err
     if data is None:
         data = {}
     if not isinstance(data, dict):

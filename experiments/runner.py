@@ -24,6 +24,7 @@ import dataclasses
 import importlib
 import json
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -136,8 +137,10 @@ def read_status(run_dir: Path) -> dict:
 
 def write_status(run_dir: Path, status: str, **extra: Any) -> None:
     data = {**read_status(run_dir), "status": status, **extra}
-    if status == "complete":
-        data.pop("error", None)
+    if status in ("running", "complete"):  # a failure's details must not outlive it
+        for key in ("error", "traceback", "checkpoint"):
+            if key not in extra:
+                data.pop(key, None)
     write_json(Path(run_dir) / "status.json", data)
 
 
@@ -169,6 +172,10 @@ def prepare_run_dir(cfg: Config, out: str | Path | None, seed: int, overwrite: b
                                  f"`freeenergy resume {run_dir}`, pass --overwrite, or pick another folder")
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
+        # Figures, arrays and the W&B folder of the old run would pass for the new run's.
+        for path in [*run_dir.glob("*.png"), *run_dir.glob("*.npy")]:
+            path.unlink()
+        shutil.rmtree(run_dir / "wandb", ignore_errors=True)
     return run_dir
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from experiments.config import ConfigError
 from experiments.context import RunContext
 from freeenergy import umbrella as um
 
@@ -44,7 +45,7 @@ def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
     env = envs.make(cfg.env.id, num_envs=cfg.env.num_envs, device=device, **kwargs)
     mb = _mb_module()
     if not isinstance(env, mb.MullerBrownTwin):
-        raise ValueError(f"env.id={cfg.env.id!r}: umbrella runs need the Müller-Brown env "
+        raise ConfigError(f"env.id={cfg.env.id!r}: umbrella runs need the Müller-Brown env "
                          f"(freeenergy/MullerBrown-v0), got {type(env).__name__}")
     return env
 
@@ -56,15 +57,20 @@ def cv_setup(cfg: Any, kT: float) -> dict[str, Any]:
     a, b = np.array(mb.MINIMA["A"]), np.array(mb.MINIMA["B"])
     d = np.asarray(u.direction, dtype=np.float64) if u.direction else b - a
     if d.shape != (2,):
-        raise ValueError(f"umbrella.direction={list(u.direction)!r} must have 2 entries (x, y)")
-    d = d / np.linalg.norm(d)
+        raise ConfigError(f"umbrella.direction={list(u.direction)!r} is invalid: expected 2 entries [x, y] "
+                          "(or [] for the A->B direction)")
+    norm = float(np.linalg.norm(d))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ConfigError(f"umbrella.direction={list(u.direction)!r} is invalid: expected a finite non-zero "
+                          "vector [x, y] (or [] for the A->B direction)")
+    d = d / norm
     if u.cv_range:
         lo, hi = u.cv_range
     else:
         xa, xb = sorted((float(a @ d), float(b @ d)))
         lo, hi = xa - u.cv_margin, xb + u.cv_margin
     if u.windows < 2:
-        raise ValueError(f"umbrella.windows={u.windows} is invalid: an umbrella run needs >= 2 windows")
+        raise ConfigError(f"umbrella.windows={u.windows} is invalid: an umbrella run needs >= 2 windows")
     centres = um.window_centres(lo, hi, u.windows)
     kappa = u.kappa or um.auto_kappa(centres, kT, u.kappa_factor)
     spacing = (hi - lo) / (u.windows - 1)

@@ -1,7 +1,7 @@
 """Data sets for the generative experiments: synthetic (seeded) and the user's own.
 
-- ``parabola``: ``x1, x2 ~ N(0, 1)``, ``x3 = (x1 - x2)^2`` (ALGORITHMS.md 1).
-- ``hexamodal``: six arcs in the unit square (ALGORITHMS.md 1); its exact
+- ``parabola``: ``x1, x2 ~ N(0, 1)``, ``x3 = (x1 - x2)^2`` (the RAE source's parabola test).
+- ``hexamodal``: six arcs in the unit square (the source's notebook); its exact
   density is ``hexamodal_log_density``.
 - ``load_array``: a user's ``(N, D)`` array from ``.npy`` or ``.csv``.
 - ``Standardiser``: per-column affine map to zero mean, unit variance and back.

@@ -1,4 +1,4 @@
-"""Novelty search in a world model's latent space (ALGORITHMS.md section 4).
+"""Novelty search in a world model's latent space (the RAE source's algorithm, steps 1-6).
 
 The source's algorithm on a static data set ``X`` ``(N, D)``:
 
@@ -48,6 +48,10 @@ def latent_starts(model: torch.nn.Module, data: Tensor, n: int, start: str = "co
         raise ValueError(f"need n >= 1 latent points, got {n}")
     with torch.no_grad():
         if start == "prior":
+            if generator is not None and generator.device != model.device:
+                # prior_codes draws on the model's device: seed a generator there from this one.
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+                generator = torch.Generator(device=model.device).manual_seed(seed)
             return model.prior_codes(n, generator)
         if start == "data":
             idx = torch.randint(0, data.shape[0], (n,), generator=generator).to(data.device)

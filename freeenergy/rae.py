@@ -1,7 +1,7 @@
 """Recurrent autoencoder (RAE): the project's world model.
 
 Encoder ``E``, decoder ``D``, code noise ``sigma``, passes ``K``, code
-penalty ``lam`` (ALGORITHMS.md section 1)::
+penalty ``lam`` (the source used 0.03)::
 
     z_1 = E(x) + sigma*eps_1         x_1 = D(z_1)
     z_n = E(x_{n-1}) + sigma*eps_n   x_n = D(z_n)      n = 2..K

@@ -357,3 +357,23 @@ def test_real_agent_sigterm_checkpoints_the_step_reached(tmp_path, preset):
     assert proc.returncode == 130, err
     ckpt = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ckpt["step"] >= max(steps_logged(run_dir)) >= 15
+
+
+def test_overwrite_leaves_nothing_of_the_old_run(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["run", "maze-random", "--debug", "logging.wandb=disabled", "--out", str(out), "--quiet"]
+    code, _, err = cli_run(args, capsys)
+    assert code == 0, err
+    (out / "stale_map.png").write_bytes(b"old")
+    (out / "stale.npy").write_bytes(b"old")
+    (out / "coverage.png").write_bytes(b"old")
+    code, _, err = cli_run(args + ["--overwrite"], capsys)
+    assert code == 0, err
+    assert not (out / "stale_map.png").exists() and not (out / "stale.npy").exists()
+    assert (out / "coverage.png").read_bytes()[:4] == b"\x89PNG"  # redrawn for the new run
+
+
+def test_status_of_a_completed_run_keeps_no_failure_details(tmp_path):
+    runner.write_status(tmp_path, "failed", error="boom", traceback="tb", checkpoint="c.pt")
+    runner.write_status(tmp_path, "running")
+    assert runner.read_status(tmp_path) == {"status": "running"}

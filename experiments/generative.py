@@ -36,11 +36,6 @@ CHAIN_MODELS = ("rae", "mc_ae", "dae")
 SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5}
 
 
-class DataPathError(ConfigError, FileNotFoundError):
-    """A missing ``data.path``: a :class:`ConfigError` (one-line CLI error, exit
-    code 2) that callers catching ``FileNotFoundError`` still see."""
-
-
 def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(train (N, D), reference (M, D))`` in data space.
 
@@ -53,7 +48,7 @@ def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
         try:
             arr = load_array(resolve_data_path(d.path))
         except FileNotFoundError as err:
-            raise DataPathError(f"data.path={d.path!r}: {err}; expected an existing .npy or .csv file "
+            raise ConfigError(f"data.path={d.path!r}: {err}; expected an existing .npy or .csv file "
                                 "(N, D)") from err
         except ValueError as err:
             raise ConfigError(f"data.path={d.path!r}: {err}") from err

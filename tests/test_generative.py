@@ -62,5 +62,5 @@ def test_generative_custom_data_is_standardised_and_mapped_back(tmp_path):
 def test_generative_bad_settings_are_named(tmp_path):
     with pytest.raises(ConfigError, match="generative.overrides.rae.bogus"):
         _run("generative-parabola", tmp_path, "generative.overrides={rae: {bogus: 1}}")
-    with pytest.raises(FileNotFoundError, match="nothere.npy"):
+    with pytest.raises(ConfigError, match="nothere.npy"):
         _run("generative-custom", tmp_path, f"data.path={tmp_path / 'nothere.npy'}")

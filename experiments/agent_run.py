@@ -115,6 +115,12 @@ def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
 
 
 # ------------------------------------------------------------------ bookkeeping
+def _accumulate(acc: torch.Tensor, values: torch.Tensor) -> None:
+    """Add ``values``' sum and count to ``acc`` = [sum, count] in place, on ``acc``'s device."""
+    acc[0] += values.to(acc.device, torch.float64).sum()
+    acc[1] += values.numel()
+
+
 class Tracker:
     """Coverage, env-specific fractions, success and free-energy figures of a run."""
 
@@ -123,12 +129,16 @@ class Tracker:
         self.steps = steps
         self.vis = Visitation.for_env(env)
         n = env.num_envs
-        self.dark = [0.0, 0.0]  # copy-steps with light off, copy-steps counted (second half)
-        self.tv = [0.0, 0.0]
+        # Running sums stay tensors on the env's device: no host sync in the step loop.
+        zeros = lambda: torch.zeros(2, dtype=torch.float64, device=env.device)  # noqa: E731
+        self.dark = zeros()  # copy-steps with light off, copy-steps counted (second half)
+        self.tv = zeros()    # copy-steps at the TV, copy-steps counted
+        self.fe = zeros()    # free-energy sum and count since the last interval
+        self.reward = zeros()
         self.has_light = self.has_tv = False
         self.succeeded = torch.zeros(n, dtype=torch.bool, device=env.device)
-        self.fe_sum, self.fe_count, self.last_fe = 0.0, 0, float("nan")
-        self.reward_sum, self.reward_count = 0.0, 0
+        self.last_fe = float("nan")
+        self._last_rate = (time.perf_counter(), 0)
 
     def start(self, info: dict[str, Any]) -> None:
         self.vis.add(self.env.map_cells(info["map_xy"]))
@@ -139,35 +149,41 @@ class Tracker:
         if "light_on" in info:
             self.has_light = True
             if t >= self.steps // 2:
-                light = torch.as_tensor(info["light_on"]).bool()
-                self.dark[0] += float((~light).sum())
-                self.dark[1] += light.numel()
+                _accumulate(self.dark, ~torch.as_tensor(info["light_on"]).bool())
         if "at_tv" in info:
             self.has_tv = True
-            at = torch.as_tensor(info["at_tv"]).bool()
-            self.tv[0] += float(at.sum())
-            self.tv[1] += at.numel()
+            _accumulate(self.tv, torch.as_tensor(info["at_tv"]).bool())
         self.succeeded |= terminated.to(self.succeeded.device).bool()
-        self.reward_sum += float(reward.sum())
-        self.reward_count += reward.numel()
+        _accumulate(self.reward, reward)
         if fe is not None:
-            self.fe_sum += float(fe.sum())
-            self.fe_count += fe.numel()
+            _accumulate(self.fe, fe)
 
-    def interval_metrics(self) -> dict[str, float]:
+    def interval_metrics(self, step: int) -> dict[str, float]:
+        """Figures since the last call, env-steps/s included; resets the interval sums."""
+        now = time.perf_counter()
+        last_t, last_step = self._last_rate
+        self._last_rate = (now, step)
         out = dict(self.vis.metrics())
-        if self.fe_count:
-            self.last_fe = self.fe_sum / self.fe_count
+        out["env/steps_per_second"] = (step - last_step) * self.env.num_envs / max(now - last_t, 1e-9)
+        fe, reward = self.fe.tolist(), self.reward.tolist()
+        if fe[1]:
+            self.last_fe = fe[0] / fe[1]
             out["agent/free_energy"] = self.last_fe
-        if self.reward_count:
-            out["env/reward_mean"] = self.reward_sum / self.reward_count
+        if reward[1]:
+            out["env/reward_mean"] = reward[0] / reward[1]
         out["env/success_rate"] = float(self.succeeded.float().mean())
-        if self.has_light and self.dark[1]:
-            out["env/dark_fraction"] = self.dark[0] / self.dark[1]
-        if self.has_tv and self.tv[1]:
-            out["env/tv_fraction"] = self.tv[0] / self.tv[1]
-        self.fe_sum, self.fe_count, self.reward_sum, self.reward_count = 0.0, 0, 0.0, 0
+        dark, tv = self.dark.tolist(), self.tv.tolist()
+        if self.has_light and dark[1]:
+            out["env/dark_fraction"] = dark[0] / dark[1]
+        if self.has_tv and tv[1]:
+            out["env/tv_fraction"] = tv[0] / tv[1]
+        self.fe.zero_()
+        self.reward.zero_()
         return out
+
+    def start_clock(self, step: int) -> None:
+        """Measure the next interval's env-steps/s from now and ``step``."""
+        self._last_rate = (time.perf_counter(), step)
 
     def summary(self) -> dict[str, float]:
         out = {"coverage": self.vis.coverage, "unique_cells": self.vis.unique_cells,
@@ -175,18 +191,21 @@ class Tracker:
                "final_free_energy": self.last_fe if math.isfinite(self.last_fe) else None,
                "success_rate": float(self.succeeded.float().mean())}
         if self.has_light:
-            out["dark_fraction"] = self.dark[0] / max(self.dark[1], 1.0)
+            dark = self.dark.tolist()
+            out["dark_fraction"] = dark[0] / max(dark[1], 1.0)
         if self.has_tv:
-            out["tv_fraction"] = self.tv[0] / max(self.tv[1], 1.0)
+            tv = self.tv.tolist()
+            out["tv_fraction"] = tv[0] / max(tv[1], 1.0)
         return out
 
     def state_dict(self) -> dict:
-        return {"vis": self.vis.state_dict(), "dark": list(self.dark), "tv": list(self.tv),
+        return {"vis": self.vis.state_dict(), "dark": self.dark.tolist(), "tv": self.tv.tolist(),
                 "has": [self.has_light, self.has_tv], "succeeded": self.succeeded.cpu(), "last_fe": self.last_fe}
 
     def load_state_dict(self, s: dict) -> None:
         self.vis.load_state_dict(s["vis"])
-        self.dark, self.tv = list(s["dark"]), list(s["tv"])
+        self.dark = torch.tensor(s["dark"], dtype=torch.float64, device=self.env.device)
+        self.tv = torch.tensor(s["tv"], dtype=torch.float64, device=self.env.device)
         self.has_light, self.has_tv = s["has"]
         self.succeeded = s["succeeded"].to(self.succeeded.device)
         self.last_fe = float(s["last_fe"])
@@ -278,7 +297,8 @@ def run(ctx: RunContext) -> dict:
     interval, map_interval = cfg.logging.interval, cfg.logging.map_interval
     ckpt_every = cfg.run.checkpoint_every
     bar = ctx.progress(steps - start, f"{cfg.run.name or cfg.agent.type}")
-    t0, wm_metrics, last_log_t, last_log_step = time.perf_counter(), {}, time.perf_counter(), start
+    t0, wm_metrics = time.perf_counter(), {}
+    tracker.start_clock(start)
     done = start  # last step whose transition is fully recorded
     try:
         for t in range(start, steps):
@@ -299,17 +319,13 @@ def run(ctx: RunContext) -> dict:
             step = done = t + 1
             bar.update(1)
             if step % interval == 0 or step == steps:
-                now = time.perf_counter()
-                sps = (step - last_log_step) * env.num_envs / max(now - last_log_t, 1e-9)
-                last_log_t, last_log_step = now, step
-                metrics = tracker.interval_metrics()
-                metrics["env/steps_per_second"] = sps
+                metrics = tracker.interval_metrics(step)
                 metrics.update({f"world_model/{k}": v for k, v in wm_metrics.items()})
                 plan = getattr(agent, "last_plan", {})
                 if "surprise" in plan:
                     metrics["agent/plan_surprise"] = float(plan["surprise"].mean())
                 ctx.log(metrics, step)
-                bar.set_postfix({"sps": f"{sps:.0f}", "F": f"{tracker.last_fe:.3g}",
+                bar.set_postfix({"sps": f"{metrics['env/steps_per_second']:.0f}", "F": f"{tracker.last_fe:.3g}",
                                  "cov": f"{tracker.vis.coverage:.2f}"})
             if step % map_interval == 0 and step != steps:
                 tracker.draw(ctx, step)
@@ -324,18 +340,23 @@ def run(ctx: RunContext) -> dict:
         bar.close()
         env.close()
     elapsed = time.perf_counter() - t0
-    tracker.draw(ctx, steps)
     draw_latent_map(ctx, agent, steps)
-    ctx.save_checkpoint(_state(steps, agent, tracker, generator))
-    ctx.save_array("visits", tracker.vis.heatmap().numpy())
-    done = steps - start
-    result = {"env_steps": steps * env.num_envs,
-              "env_steps_per_second": done * env.num_envs / max(elapsed, 1e-9), **tracker.summary()}
+    result = _finish(ctx, tracker, _state(steps, agent, tracker, generator), start, elapsed)
     if rare is not None:
         from agents.rare_state import rare_visit_summary
 
         result.update(rare.summary(), **rare_visit_summary(make_env(cfg, device), steps, ctx.seed, tracker.vis))
     return result
+
+
+def _finish(ctx: RunContext, tracker: Tracker, state: dict, start: int, elapsed: float) -> dict:
+    """Last map, last checkpoint, visit counts; the summary of a run that went from ``start``."""
+    steps, n = tracker.steps, tracker.env.num_envs
+    tracker.draw(ctx, steps)
+    ctx.save_checkpoint(state)
+    ctx.save_array("visits", tracker.vis.heatmap().numpy())
+    return {"env_steps": steps * n, "env_steps_per_second": (steps - start) * n / max(elapsed, 1e-9),
+            **tracker.summary()}
 
 
 def _state(step: int, agent: Any, tracker: Tracker, generator: torch.Generator) -> dict:
@@ -404,7 +425,7 @@ def _run_sb3(ctx: RunContext) -> dict:
         def __init__(self) -> None:
             super().__init__(0)
             self.t = start
-            self.last = (time.perf_counter(), start)
+            tracker.start_clock(start)
 
         def _on_training_start(self) -> None:
             if self.t == 0:
@@ -424,16 +445,13 @@ def _run_sb3(ctx: RunContext) -> dict:
             bar.update(1)
             step = self.t
             if step % cfg.logging.interval == 0 or step == steps:
-                now = time.perf_counter()
-                sps = (step - self.last[1]) * env.num_envs / max(now - self.last[0], 1e-9)
-                self.last = (now, step)
-                metrics = tracker.interval_metrics()
-                metrics["env/steps_per_second"] = sps
+                metrics = tracker.interval_metrics(step)
                 if transform is not None:
                     metrics.update({k if "/" in k else f"agent/{k}": v
                                     for k, v in find_stats(self.training_env).items()})
                 ctx.log(metrics, step)
-                bar.set_postfix({"sps": f"{sps:.0f}", "cov": f"{tracker.vis.coverage:.2f}"})
+                bar.set_postfix({"sps": f"{metrics['env/steps_per_second']:.0f}",
+                                 "cov": f"{tracker.vis.coverage:.2f}"})
             if step % cfg.logging.map_interval == 0 and step != steps:
                 tracker.draw(ctx, step)
             if cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0 and step != steps:
@@ -457,9 +475,4 @@ def _run_sb3(ctx: RunContext) -> dict:
     finally:
         bar.close()
         venv.close()
-    elapsed = time.perf_counter() - t0
-    tracker.draw(ctx, steps)
-    ctx.save_checkpoint(state(steps))
-    ctx.save_array("visits", tracker.vis.heatmap().numpy())
-    return {"env_steps": steps * env.num_envs,
-            "env_steps_per_second": (steps - start) * env.num_envs / max(elapsed, 1e-9), **tracker.summary()}
+    return _finish(ctx, tracker, state(steps), start, time.perf_counter() - t0)

@@ -267,10 +267,9 @@ def run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool = False, resum
 
 
 def draw_coverage_curve(ctx: RunContext) -> Path | None:
-    """``coverage.png`` from the ``explore/coverage`` rows of metrics.jsonl, unless the
-    experiment drew one itself. A drawing error only warns: the run's results stand."""
-    if (ctx.out_dir / "coverage.png").exists():
-        return None
+    """``coverage.png`` from the ``explore/coverage`` rows of metrics.jsonl (all of them, so a
+    resumed run's curve is whole). Runs that log no coverage (composites such as the
+    quickstart draw their own) are left alone. A drawing error only warns: the results stand."""
     rows = [r for r in read_metrics(ctx.out_dir / "metrics.jsonl") if r.get("explore/coverage") is not None]
     if len(rows) < 2:
         return None

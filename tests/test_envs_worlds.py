@@ -152,3 +152,33 @@ def test_cartpole_short_gymnasium_id_stays_gymnasium():
     twin = envs.make("freeenergy/CartPole-v1", num_envs=8)
     assert type(twin).__name__ == "CartPoleTwin" and twin.reset(seed=0).shape == (8, 4)
     assert twin.map_bounds[0] == (-2.4, 2.4)
+
+
+def test_minigrid_multiroom_plugs_in_through_the_entry_point():
+    pytest.importorskip("minigrid")
+    env = envs.make("envs.minigrid_env:MiniGridFlat", num_envs=2, env_id="MiniGrid-MultiRoom-N6-v0")
+    obs = env.reset(seed=0)
+    assert obs.shape == (2, 151) and 0 <= obs.min() and obs.max() <= 1
+    assert env.grid_shape == (25, 25) and env.map_bounds == ((0.0, 25.0), (0.0, 25.0))
+    assert env.num_actions == 7 and env.reachable_cells is None
+    gen = torch.Generator().manual_seed(0)
+    cells = set()
+    for _ in range(30):
+        obs, *_, info = env.step(env.sample_actions(gen))
+        assert (info["map_xy"] > 0).all() and (info["map_xy"] < 25).all()
+        cells |= set(env.map_cells(info["map_xy"]).tolist())
+    assert len(cells) > 2
+    with pytest.raises(ValueError, match="env_id='CartPole-v1'"):
+        envs.make("envs.minigrid_env:MiniGridFlat", env_id="CartPole-v1")
+    env.close()
+
+
+def test_minigrid_missing_gives_an_install_hint(monkeypatch):
+    import sys
+
+    from envs import minigrid_env
+
+    monkeypatch.setitem(sys.modules, "minigrid", None)  # import minigrid -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'freeenergy\[minigrid\]'") as err:
+        minigrid_env.MiniGridFlat()
+    assert "\n" not in str(err.value)

@@ -2,9 +2,10 @@
 
 ``make(spec, num_envs, device, **kwargs)`` returns a :class:`BatchedEnv` for
 
-- a project id, full (``"freeenergy/DarkRoom-v0"``) or short (``"DarkRoom-v0"``):
-  its batched torch twin (``backend="gymnasium"`` runs the single env through
-  Gymnasium's vector API instead);
+- a project id, full (``"freeenergy/DarkRoom-v0"``) or short (``"DarkRoom-v0"``,
+  unless that is also a Gymnasium id, as ``"CartPole-v1"``): its batched torch
+  twin (``backend="gymnasium"`` runs the single env through Gymnasium's vector
+  API instead);
 - any registered Gymnasium id (``"MountainCar-v0"``, ``"CartPole-v1"``, MiniGrid
   ids when ``minigrid`` is installed): through :class:`GymAdapter`;
 - an entry point ``"package.module:ClassName"``: a ``BatchedEnv`` subclass is
@@ -94,6 +95,24 @@ register(
     f"{_M}.muller_brown:MullerBrown",
     f"{_M}.muller_brown:MullerBrownTwin",
     description="overdamped Langevin dynamics in the Muller-Brown potential, force action",
+)
+register(
+    "freeenergy/LargeMaze-v0",
+    f"{_M}.largemaze:LargeMaze",
+    f"{_M}.largemaze:LargeMazeTwin",
+    description="seeded procedural maze: long corridors, dead ends, rooms (size, rooms, layout_seed)",
+)
+register(
+    "freeenergy/DeepSea-v0",
+    f"{_M}.deepsea:DeepSea",
+    f"{_M}.deepsea:DeepSeaTwin",
+    description="bsuite DeepSea: size N, per-cell action mapping, +1 only at the far corner",
+)
+register(
+    "freeenergy/CartPole-v1",
+    f"{_M}.cartpole:CartPole",
+    f"{_M}.cartpole:CartPoleTwin",
+    description="Gymnasium's CartPole-v1 (same physics, truncation at 500) as a batched twin",
 )
 
 _ADAPTER_KEYS = ("vectorization", "map_xy")

@@ -91,9 +91,15 @@ def register(
 
 
 def resolve(name: str) -> EnvEntry | None:
-    """The entry for a full id (``freeenergy/GridMaze-v0``) or a short one (``GridMaze-v0``)."""
+    """The entry for a full id (``freeenergy/GridMaze-v0``) or a short one (``GridMaze-v0``).
+
+    A short name that is also a Gymnasium id (``CartPole-v1``) keeps naming
+    Gymnasium's env: only the full id gives the project's twin.
+    """
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name in gym.registry:
+        return None
     return _REGISTRY.get(f"{NAMESPACE}/{name}")
 
 

@@ -35,5 +35,7 @@ def test_every_preset_has_a_stored_summary():
 
 @pytest.mark.parametrize("name", sorted(STORED))
 def test_preset_summary_matches_the_stored_one(name, tmp_path):
+    if name.startswith("minigrid"):
+        pytest.importorskip("minigrid")  # an optional extra
     diffs = _close(preset_summary(name, tmp_path), STORED[name])
     assert not diffs, f"{name} changed: {diffs[:5]}"

@@ -45,9 +45,9 @@ class RandomAgent:
         raise TypeError(f"RandomAgent does not know action space {space}")
 
     def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
-                weights: Tensor | None = None) -> Tensor:
+                weights: Tensor | None = None) -> None:
+        """Counts the step; a random agent has no model, so no free energy to report."""
         self.steps += 1
-        return torch.zeros(obs.shape[0], device=self.device)
 
     def update(self) -> dict[str, float]:
         return {}

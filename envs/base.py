@@ -21,6 +21,13 @@ Conventions (every implementation follows them):
   returned ``obs``, ``"final_map_xy"`` (N, 2) of ``final_obs``, and
   ``"final_obs"``; envs add their own keys (documented per env), each a tensor
   with leading dimension N describing the returned ``obs``.
+- **Run metrics** (read by the experiment driver, which knows no particular
+  world): ``info["metrics"]``, a dict ``name -> (N,) float`` of per-copy values
+  of this step (a run reports their mean over copy-steps as ``<name>``; names
+  in the env's ``late_metrics`` over the run's second half only);
+  ``info["is_success"]`` (N,) bool where the env has a notion of success
+  (Gymnasium's convention); optionally ``summary_metrics() -> dict[str, float]``
+  for run-level figures the env keeps itself.
 - ``map_bounds``: ((xmin, xmax), (ymin, ymax)) of ``map_xy``; ``grid_shape``
   (nx, ny) cuts that rectangle into cells for coverage (``map_cells``).
 - ``set_state(indices, states)`` puts chosen copies in chosen states (format
@@ -57,6 +64,9 @@ class BatchedEnv(abc.ABC):
 
     autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    #: Names in ``info["metrics"]`` that a run averages over its second half only.
+    late_metrics: tuple[str, ...] = ()
 
     def __init__(
         self,

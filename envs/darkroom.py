@@ -19,7 +19,10 @@ surprising forever, while a surprise maximiser keeps it on and roams.
 
 Reward is always 0; no termination; truncation after ``max_steps``.
 ``info``: ``map_xy`` and ``agent_xy`` (agent cell centre, in cell units, map
-bounds ((0, size), (0, size))), ``light_on`` (bool), ``cell`` (map cell index).
+bounds ((0, size), (0, size))), ``light_on`` (bool), ``cell`` (map cell index), and
+``metrics`` = ``{"dark_fraction": 1.0 while the light is off, else 0.0}`` (the run
+metrics protocol of :mod:`envs.base`; listed in ``late_metrics``, so a run reports
+the share of copy-steps in the dark over its second half).
 State: long ``(agent_ix, agent_iy, light, obj_1_ix, obj_1_iy, ..., lamp_1, ...)``.
 """
 
@@ -67,6 +70,7 @@ class DarkRoom(gym.Env, noise.CounterRNG):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    late_metrics = ("dark_fraction",)
 
     def __init__(
         self,
@@ -114,6 +118,7 @@ class DarkRoom(gym.Env, noise.CounterRNG):
             "agent_xy": xy.copy(),
             "light_on": bool(self._light),
             "cell": int(self._agent[1] * self.size + self._agent[0]),
+            "metrics": {"dark_fraction": 0.0 if self._light else 1.0},
         }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -173,6 +178,9 @@ class DarkRoom(gym.Env, noise.CounterRNG):
 
 class DarkRoomTwin(TwinEnv):
     """Batched torch twin of :class:`DarkRoom`: same kwargs plus ``num_envs``, ``device``."""
+
+    #: Whether the agent *learned* to sit in the dark shows late in a run.
+    late_metrics = ("dark_fraction",)
 
     def __init__(
         self,
@@ -256,6 +264,7 @@ class DarkRoomTwin(TwinEnv):
             "agent_xy": agent.to(torch.float32) + 0.5,
             "light_on": self._light.clone(),
             "cell": agent[:, 1] * self.size + agent[:, 0],
+            "metrics": {"dark_fraction": (~self._light).to(torch.float32)},
         }
 
     def get_state(self) -> torch.Tensor:

@@ -6,7 +6,9 @@ While the agent stands on a TV cell (``T`` in the layout, or ``tv_cell=(ix,
 iy)``) the channels show fresh uniform noise in [0, 1) at every step, which no
 model can predict; elsewhere they are 0. The default layout is FourRooms with
 a TV in the lower-right room. Unlike GridMaze, ``stay_action`` defaults to
-True, so an agent can sit in front of the TV. ``info`` adds ``at_tv`` (bool).
+True, so an agent can sit in front of the TV. ``info`` adds ``at_tv`` (bool) and
+``metrics`` = ``{"tv_fraction": 1.0 at a TV, else 0.0}`` (the run metrics protocol of
+:mod:`envs.base`: a run reports the share of copy-steps spent at the TV).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class NoisyTV(GridMaze):
         return np.concatenate([self.tables.obs_table[self._p], tv]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
-        return {**super()._info(), "at_tv": bool(self._tv[self._p])}
+        at_tv = bool(self._tv[self._p])
+        return {**super()._info(), "at_tv": at_tv, "metrics": {"tv_fraction": float(at_tv)}}
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -102,4 +105,5 @@ class NoisyTVTwin(GridMazeTwin):
         return torch.cat([self._obs_table[self._p], tv], dim=1)
 
     def _extra_info(self) -> dict[str, torch.Tensor]:
-        return {**super()._extra_info(), "at_tv": self._tv[self._p]}
+        at_tv = self._tv[self._p]
+        return {**super()._extra_info(), "at_tv": at_tv, "metrics": {"tv_fraction": at_tv.to(torch.float32)}}

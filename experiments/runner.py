@@ -356,13 +356,10 @@ def check_env(cfg: Config) -> None:
     """
     import gymnasium as gym
 
-    import envs
+    from experiments.agent_run import make_env
 
-    kwargs = dict(cfg.env.kwargs)
-    if cfg.env.map_xy is not None:
-        kwargs["map_xy"] = list(cfg.env.map_xy) if not isinstance(cfg.env.map_xy, str) else cfg.env.map_xy
     try:
-        env = envs.make(cfg.env.id, num_envs=1, device="cpu", **kwargs)
+        env = make_env(cfg, "cpu", num_envs=1)
     except (ValueError, TypeError, ImportError, KeyError, gym.error.Error) as err:
         raise ConfigError(f"env.id={cfg.env.id!r} (env.kwargs={cfg.env.kwargs!r}) cannot be built: {err}") from err
     try:

@@ -39,14 +39,19 @@ def _mb_module() -> Any:
 
 def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
     """The batched Müller-Brown twin with no truncation (windows run one long chain each)."""
-    import envs
+    from experiments.agent_run import make_env
 
-    kwargs = {**dict(cfg.env.kwargs), "max_steps": None, "start": start}
-    env = envs.make(cfg.env.id, num_envs=cfg.env.num_envs, device=device, **kwargs)
-    mb = _mb_module()
-    if not isinstance(env, mb.MullerBrownTwin):
+    # Windows bias the twin's state through its force action: a Gymnasium-adapted copy cannot.
+    adapted = [f"{k}={v!r}" for k, v in (("env.map_xy", cfg.env.map_xy), ("env.vector", cfg.env.vector))
+               if v not in (None, "sync")]
+    if adapted:
+        raise ConfigError(f"{', '.join(adapted)} is invalid for umbrella runs, which drive the batched "
+                          f"Müller-Brown twin directly: expected env.map_xy=null and env.vector=sync")
+    env = make_env(cfg, device, max_steps=None, start=start)
+    if not isinstance(env, _mb_module().MullerBrownTwin):
+        env.close()
         raise ConfigError(f"env.id={cfg.env.id!r}: umbrella runs need the Müller-Brown env "
-                         f"(freeenergy/MullerBrown-v0), got {type(env).__name__}")
+                          f"(freeenergy/MullerBrown-v0), got {type(env).__name__}")
     return env
 
 

@@ -1,0 +1,294 @@
+"""The run driver: one loop skeleton for every agent that explores a batched env.
+
+A run is ``cfg.run.steps`` steps of ``env.num_envs`` copies. Whatever moves
+the env (an Agent-contract agent in :func:`run_agent`, or stable-baselines3
+through :mod:`experiments.sb3_run`), each finished step is handed to
+:meth:`RunDriver.record`, and the driver does the rest in one place:
+
+- **step**: the :class:`~experiments.tracker.Tracker` counts visits, the env's
+  metrics (``info["metrics"]``), success and free energy;
+- **interval metrics** every ``logging.interval`` steps (and at the last step):
+  the tracker's figures plus each hook's ``interval_metrics()``, to ``ctx.log``;
+- **maps** every ``logging.map_interval`` steps and at the end: the exploration
+  map plus each hook's ``draw(ctx, step)``;
+- **checkpoint** every ``run.checkpoint_every`` steps and at the end:
+  ``{"step", "tracker", "rng", <hook.key>: hook.state_dict(), ...}``;
+- **interrupt**: Ctrl-C or SIGTERM (a ``KeyboardInterrupt``) inside
+  :meth:`RunDriver.running` writes a checkpoint of the last finished step,
+  then lets the interrupt go on (the runner keeps the logs and says how to resume);
+- **summary**: ``env_steps``, ``env_steps_per_second``, the tracker's summary and
+  each hook's ``summary(tracker)``.
+
+Agent contract used by :func:`run_agent` (``agents/base.py``): ``act(obs) ->
+actions``; ``observe(obs, actions, next_obs, done) -> (N,) free energy or
+None`` (None: the agent has no model, nothing to report); ``update() ->
+dict[str, float]`` (logged each interval, a bare key under ``world_model/``, a
+``ns/key`` as it is; a non-finite ``loss`` stops the run); ``state_dict()`` /
+``load_state_dict()`` (checkpointed under ``"agent"``). Optional: ``last_plan``
+(a dict; its ``"surprise"`` tensor is logged as ``agent/plan_surprise``) and
+``world`` (an online world model with ``replay``, ``encoder`` and ``model``,
+drawn as the latent map).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from experiments.context import RunContext
+from experiments.tracker import Tracker
+
+#: Resumed runs restart the env's episodes from ``seed + RESUME_SEED_STRIDE * step``.
+RESUME_SEED_STRIDE = 1_000_003
+
+
+class RunHook:
+    """What a run kind adds to the driver; every method has a no-op default.
+
+    ``key`` names the hook's part of the checkpoint (None: nothing to keep).
+    """
+
+    key: str | None = None
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def interval_metrics(self) -> dict[str, float]:
+        """Extra scalars for this interval's ``ctx.log`` row."""
+        return {}
+
+    def draw(self, ctx: RunContext, step: int) -> None:
+        """Extra maps at ``step`` (drawing must leave the run's random streams alone)."""
+
+    def summary(self, tracker: Tracker) -> dict[str, Any]:
+        """Extra summary keys, given the finished run's tracker."""
+        return {}
+
+
+class RunDriver:
+    """Bookkeeping of one run: tracker, progress, logs, maps, checkpoints, interrupt, summary.
+
+    Use: ``start = driver.resume()``; reset the env; ``driver.begin()``; then
+    inside ``with driver.running():`` call ``driver.record(...)`` once per step
+    until it returns False; finally ``driver.finish()`` gives the summary.
+
+    Args:
+        ctx: the run context (config, device, logging, checkpoints).
+        env: the BatchedEnv being explored.
+        hooks: the run kind's additions (checkpointed state, metrics, maps, summary).
+        generator: the run's torch generator, whose state is checkpointed.
+        label: progress-bar label.
+    """
+
+    def __init__(self, *, ctx: RunContext, env: Any, hooks: Sequence[RunHook], generator: torch.Generator,
+                 label: str) -> None:
+        self.ctx, self.env, self.hooks, self.generator, self.label = ctx, env, list(hooks), generator, label
+        self.steps = int(ctx.cfg.run.steps)
+        self.tracker = Tracker(env, self.steps)
+        self.start = 0
+        self.step = 0  # last step whose transition is fully recorded
+        self.bar: Any = None
+        self._t0 = time.perf_counter()
+
+    # ------------------------------------------------------------ lifecycle
+    def resume(self) -> int:
+        """Restore a checkpoint handed over by ``freeenergy resume``; returns the step to start from."""
+        state = self.ctx.load_checkpoint()
+        if state is not None:
+            for hook in self.hooks:
+                if hook.key is not None:
+                    hook.load_state_dict(state[hook.key])
+            self.tracker.load_state_dict(state["tracker"])
+            self.generator.set_state(state["rng"]["gen"])
+            self.start = self.step = int(state["step"])
+        return self.start
+
+    def reset_seed(self) -> int:
+        """Seed of the env's reset: the run's seed, moved on by the step reached when resuming."""
+        return self.ctx.seed + (RESUME_SEED_STRIDE * self.start if self.start else 0)
+
+    def begin(self) -> None:
+        """Call after the env's reset: counts its first cells (fresh runs) and starts the clocks."""
+        if self.start == 0:
+            self.tracker.start(self.env.last_info)
+        self.bar = self.ctx.progress(self.steps - self.start, self.label)
+        self._t0 = time.perf_counter()
+        self.tracker.start_clock(self.start)
+
+    @contextmanager
+    def running(self, closing: Any = None) -> Iterator[None]:
+        """The stepping part of a run: an interrupt keeps a checkpoint; the bar and ``closing``
+        (default: the env) always close."""
+        try:
+            yield
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
+            if self.step > self.start:
+                self.ctx.save_checkpoint(self.state())
+            raise
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            (self.env if closing is None else closing).close()
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps
+
+    # ------------------------------------------------------------ each step
+    def record(self, reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any],
+               fe: torch.Tensor | None) -> bool:
+        """Record the step just taken; log, draw and checkpoint when due. False once the run is done."""
+        self.tracker.step(self.step, reward, terminated, info, fe)
+        self.step += 1
+        step, cfg = self.step, self.ctx.cfg
+        if self.bar is not None:
+            self.bar.update(1)
+        if step % cfg.logging.interval == 0 or step == self.steps:
+            self._log_interval(step)
+        if step % cfg.logging.map_interval == 0 and step != self.steps:
+            self.draw(step)
+        if cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0 and step != self.steps:
+            self.ctx.save_checkpoint(self.state())
+        return not self.done
+
+    def _log_interval(self, step: int) -> None:
+        metrics = self.tracker.interval_metrics(step)
+        for hook in self.hooks:
+            metrics.update(hook.interval_metrics())
+        self.ctx.log(metrics, step)
+        if self.bar is not None:
+            post = {"sps": f"{metrics['env/steps_per_second']:.0f}"}
+            if math.isfinite(self.tracker.last_fe):
+                post["F"] = f"{self.tracker.last_fe:.3g}"
+            post["cov"] = f"{self.tracker.vis.coverage:.2f}"
+            self.bar.set_postfix(post)
+
+    def draw(self, step: int) -> None:
+        self.tracker.draw(self.ctx, step)
+        for hook in self.hooks:
+            hook.draw(self.ctx, step)
+
+    def state(self) -> dict:
+        """The checkpoint of the last finished step."""
+        # The global torch / numpy / python RNG states are saved and restored by the runner.
+        out = {"step": self.step, "tracker": self.tracker.state_dict(), "rng": {"gen": self.generator.get_state()}}
+        for hook in self.hooks:
+            if hook.key is not None:
+                out[hook.key] = hook.state_dict()
+        return out
+
+    # ------------------------------------------------------------ the end
+    def finish(self) -> dict[str, Any]:
+        """Last maps, last checkpoint, visit counts; the run's summary."""
+        elapsed = time.perf_counter() - self._t0
+        self.draw(self.steps)
+        self.ctx.save_checkpoint(self.state())
+        self.ctx.save_array("visits", self.tracker.vis.heatmap().numpy())
+        n = self.env.num_envs
+        out: dict[str, Any] = {"env_steps": self.steps * n,
+                               "env_steps_per_second": (self.steps - self.start) * n / max(elapsed, 1e-9),
+                               **self.tracker.summary()}
+        for hook in self.hooks:
+            out.update(hook.summary(self.tracker))
+        return out
+
+
+# ------------------------------------------------------------------ Agent-contract agents
+class AgentHook(RunHook):
+    """An Agent-contract agent as seen by the driver (module docstring): state, update metrics, maps."""
+
+    key = "agent"
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+        self.metrics: dict[str, float] = {}
+
+    def state_dict(self) -> dict:
+        return self.agent.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state)
+
+    def update(self, step: int) -> None:
+        """``agent.update()``; keeps its latest non-empty metrics, stops on a non-finite loss."""
+        try:
+            self.metrics = self.agent.update() or self.metrics
+        except FloatingPointError as err:
+            raise FloatingPointError(f"world_model/loss became nan at step {step} ({err})") from err
+        loss = self.metrics.get("loss", self.metrics.get("world_model/loss"))
+        if loss is not None and not math.isfinite(loss):
+            raise FloatingPointError(f"world_model/loss became {loss} at step {step}")
+
+    def interval_metrics(self) -> dict[str, float]:
+        out = {k if "/" in k else f"world_model/{k}": v for k, v in self.metrics.items()}
+        plan = getattr(self.agent, "last_plan", None) or {}
+        if "surprise" in plan:
+            out["agent/plan_surprise"] = float(plan["surprise"].mean())
+        return out
+
+    def draw(self, ctx: RunContext, step: int) -> None:
+        draw_latent_map(ctx, self.agent, step)
+
+
+class StepHook(RunHook):
+    """A run hook that also acts around each env step (e.g. rare-state biasing)."""
+
+    def before_step(self, env: Any, agent: Any) -> None:
+        pass
+
+    def after_step(self, env: Any, agent: Any, fe: torch.Tensor | None, next_obs: torch.Tensor,
+                   step: int) -> torch.Tensor:
+        """May restart copies; returns the observations the agent acts on next ``(N, obs_dim)``."""
+        return next_obs
+
+
+def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generator,
+              extra_hooks: Sequence[StepHook] = (), label: str = "agent") -> dict[str, Any]:
+    """Run an Agent-contract ``agent`` in ``env`` for ``cfg.run.steps`` steps; returns the summary."""
+    agent_hook = AgentHook(agent)
+    driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *extra_hooks], generator=generator, label=label)
+    start = driver.resume()
+    obs = env.reset(seed=driver.reset_seed())
+    driver.begin()
+    with driver.running():
+        for t in range(start, driver.steps):
+            actions = agent.act(obs)
+            for hook in extra_hooks:
+                hook.before_step(env, agent)
+            next_obs, reward, terminated, truncated, info = env.step(actions)
+            fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated)
+            for hook in extra_hooks:
+                next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
+            agent_hook.update(t + 1)
+            driver.record(reward, terminated, info, fe)
+            obs = next_obs
+    return driver.finish()
+
+
+@torch.no_grad()
+def draw_latent_map(ctx: RunContext, agent: Any, step: int, rows: int = 1024) -> None:
+    """Codes of replayed transitions (2-D PCA) coloured by their free energy.
+
+    Drawn under a forked RNG so that drawing (or not) leaves the run's random
+    streams, and so its results, unchanged. Agents without a ``world`` draw nothing.
+    """
+    world = getattr(agent, "world", None)
+    if world is None or len(world.replay) == 0:
+        return
+    from experiments.maps import plot_latent_map
+
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        gen = torch.Generator(device=world.replay.device)
+        gen.manual_seed(step)
+        raw, _, _ = world.replay.sample(min(rows, len(world.replay)), gen)
+        x = world.encoder.normalise_raw(raw)
+        codes, fe = world.model.encode(x), world.model.free_energy(x)
+    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step}"), "latent_map", step)

@@ -1,0 +1,159 @@
+"""Tracker: what a run measures about the env, whatever the agent.
+
+It knows no particular world. Every env reports through the metrics protocol
+(``envs.base`` module docstring):
+
+- ``info["map_xy"]`` / ``info["final_map_xy"]``: visits, coverage and the exploration map;
+- ``info["metrics"]``: ``name -> (N,)`` per-copy values of this step; the run
+  reports each as the mean over copy-steps, ``env/<name>`` while it runs (the
+  mean so far) and ``<name>`` in the summary. Names the env lists in its
+  ``late_metrics`` are averaged over the second half of the run only (late
+  behaviour, e.g. DarkRoom's ``dark_fraction``);
+- ``info["is_success"]``: ``(N,)`` bool; ``success_rate`` is the share of copies
+  that succeeded at least once. Where an env gives no ``is_success``, an
+  episode that ended by termination counts as a success;
+- ``env.summary_metrics()`` (optional): run-level figures the env keeps itself,
+  merged into the summary.
+
+All running sums stay tensors on the env's device: no host sync per step.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.explore import Visitation
+
+
+def _tensor(values: Any, device: torch.device) -> torch.Tensor:
+    """``values`` (tensor, numpy array, list or number) as a tensor on ``device``."""
+    if isinstance(values, torch.Tensor):
+        return values.to(device)
+    return torch.as_tensor(np.asarray(values), device=device)
+
+
+def _accumulate(acc: torch.Tensor, values: torch.Tensor) -> None:
+    """Add ``values``' sum and count to ``acc`` = [sum, count] in place, on ``acc``'s device."""
+    acc[0] += values.to(acc.device, torch.float64).sum()
+    acc[1] += values.numel()
+
+
+def success_mask(terminated: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
+    """``(N,)`` bool: copies that succeeded this step (``info["is_success"]``, else termination)."""
+    if "is_success" in info:
+        return _tensor(info["is_success"], terminated.device).bool()
+    return terminated.bool()
+
+
+class Tracker:
+    """Coverage, env metrics, success and free-energy figures of a run of ``steps`` steps per copy."""
+
+    def __init__(self, env: Any, steps: int) -> None:
+        self.env = env
+        self.steps = steps
+        self.vis = Visitation.for_env(env)
+        self.late = frozenset(getattr(env, "late_metrics", ()))
+        # name -> [sum, count] over copy-steps, on the env's device, in first-seen order.
+        self.metrics: dict[str, torch.Tensor] = {}
+        self.fe = self._zeros()      # free-energy sum and count since the last interval
+        self.reward = self._zeros()  # reward sum and count since the last interval
+        self.succeeded = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+        self.last_fe = float("nan")
+        self._last_rate = (time.perf_counter(), 0)
+
+    def _zeros(self) -> torch.Tensor:
+        return torch.zeros(2, dtype=torch.float64, device=self.env.device)
+
+    def start(self, info: dict[str, Any]) -> None:
+        """Count the cells of the first observations (``env.last_info`` after reset)."""
+        self.vis.add(self.env.map_cells(info["map_xy"]))
+
+    def step(self, t: int, reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any],
+             fe: torch.Tensor | None) -> None:
+        """Record step ``t`` (0-based): ``reward``/``terminated`` ``(N,)``, the env's ``info``, ``fe`` ``(N,)``."""
+        self.vis.add(self.env.map_cells(info["final_map_xy"]))
+        late = t >= self.steps // 2
+        for name, values in (info.get("metrics") or {}).items():
+            if name.startswith("_"):  # Gymnasium vector envs add "_name" masks beside each key
+                continue
+            acc = self.metrics.setdefault(name, self._zeros())
+            if late or name not in self.late:
+                _accumulate(acc, _tensor(values, self.env.device).float())
+        self.succeeded |= success_mask(terminated, info).to(self.succeeded.device)
+        _accumulate(self.reward, reward)
+        if fe is not None:
+            _accumulate(self.fe, fe)
+
+    def _env_means(self) -> dict[str, float]:
+        return {name: acc[0] / max(acc[1], 1.0) for name, acc in zip(self.metrics, self._host(self.metrics))}
+
+    @staticmethod
+    def _host(accs: dict[str, torch.Tensor]) -> list[list[float]]:
+        return torch.stack(list(accs.values())).tolist() if accs else []
+
+    def interval_metrics(self, step: int) -> dict[str, float]:
+        """Figures since the last call, env-steps/s included; resets the interval sums."""
+        now = time.perf_counter()
+        last_t, last_step = self._last_rate
+        self._last_rate = (now, step)
+        out = dict(self.vis.metrics())
+        out["env/steps_per_second"] = (step - last_step) * self.env.num_envs / max(now - last_t, 1e-9)
+        fe, reward = self.fe.tolist(), self.reward.tolist()
+        if fe[1]:
+            self.last_fe = fe[0] / fe[1]
+            out["agent/free_energy"] = self.last_fe
+        if reward[1]:
+            out["env/reward_mean"] = reward[0] / reward[1]
+        out["env/success_rate"] = float(self.succeeded.float().mean())
+        for name, (total, count) in zip(self.metrics, self._host(self.metrics)):
+            if count:  # a late metric appears once the second half has begun
+                out[f"env/{name}"] = total / count
+        self.fe.zero_()
+        self.reward.zero_()
+        return out
+
+    def start_clock(self, step: int) -> None:
+        """Measure the next interval's env-steps/s from now and ``step``."""
+        self._last_rate = (time.perf_counter(), step)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "coverage": self.vis.coverage, "unique_cells": self.vis.unique_cells,
+            "mean_env_coverage": self.vis.mean_env_coverage,
+            "final_free_energy": self.last_fe if math.isfinite(self.last_fe) else None,
+            "success_rate": float(self.succeeded.float().mean())}
+        out.update(self._env_means())
+        summary_metrics = getattr(self.env, "summary_metrics", None)
+        if callable(summary_metrics):
+            out.update(summary_metrics())
+        return out
+
+    def state_dict(self) -> dict:
+        return {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
+                "succeeded": self.succeeded.cpu(), "last_fe": self.last_fe}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.vis.load_state_dict(s["vis"])
+        self.metrics = {k: torch.tensor(v, dtype=torch.float64, device=self.env.device)
+                        for k, v in s["metrics"].items()}
+        self.succeeded = s["succeeded"].to(self.succeeded.device)
+        self.last_fe = float(s["last_fe"])
+
+    def draw(self, ctx: Any, step: int) -> None:
+        """Exploration map (visits per cell, walls = unreachable cells on grid worlds)."""
+        from experiments.maps import plot_exploration_map
+
+        counts = self.vis.heatmap().numpy()
+        walls = None
+        if self.env.reachable_cells is not None:
+            walls = ~self.vis.reachable.reshape(counts.shape).cpu().numpy()
+        top = float(self.steps * self.env.num_envs)
+        fig = plot_exploration_map(counts, self.env.map_bounds, walls=walls, vmax=top,
+                                   log=ctx.cfg.logging.map_log_scale,
+                                   title=f"{ctx.cfg.run.name or 'agent'}: step {step}, "
+                                         f"coverage {self.vis.coverage:.2f}")
+        ctx.save_figure(fig, "exploration_map", step)

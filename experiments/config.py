@@ -62,6 +62,8 @@ class RunConfig:
         _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > |")
 
 
+#: World models by name (freeenergy.models.WORLD_MODELS; a test checks they agree).
+WORLD_MODEL_NAMES = ("rae", "rae_gmm", "ae", "mc_ae", "vae", "dae", "gan")
 KINDS = ("generative", "agent", "novelty", "umbrella", "quickstart")
 
 
@@ -89,7 +91,7 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class WorldModelConfig:
-    name: str = doc("rae", "World model: rae, ae, mc_ae, vae, dae or gan.")
+    name: str = doc("rae", "World model: rae, rae_gmm, ae, mc_ae, vae, dae or gan.")
     hidden: int = doc(128, "Width of the hidden layers.")
     depth: int = doc(1, "Hidden layers in the encoder and in the decoder.")
     code_dim: int = doc(6, "Size of the latent code.")
@@ -112,7 +114,7 @@ class WorldModelConfig:
     smoothing: float = doc(0.1, "GAN: one-sided label smoothing of the real targets.")
 
     def __post_init__(self) -> None:
-        _one_of("world_model.name", self.name, ("rae", "ae", "mc_ae", "vae", "dae", "gan"))
+        _one_of("world_model.name", self.name, WORLD_MODEL_NAMES)
         acts = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "leaky_relu", "linear")
         _one_of("world_model.activation", self.activation, acts)
         _one_of("world_model.code_activation", self.code_activation, acts)
@@ -316,7 +318,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GenerativeConfig:
-    models: tuple[str, ...] = doc(("rae", "ae", "mc_ae", "vae", "dae", "gan"), "Models trained and compared.")
+    models: tuple[str, ...] = doc(WORLD_MODEL_NAMES, "Models trained and compared.")
     steps: int = doc(800, "Optimiser steps per model.")
     batch_size: int = doc(0, "Batch per step (0: the full training set every step).")
     fresh_batches: bool = doc(False, "Synthetic data: draw a fresh batch from the generator every step.")
@@ -328,7 +330,7 @@ class GenerativeConfig:
 
     def __post_init__(self) -> None:
         for m in self.models:
-            _one_of("generative.models[]", m, ("rae", "ae", "mc_ae", "vae", "dae", "gan"))
+            _one_of("generative.models[]", m, WORLD_MODEL_NAMES)
         _require(len(self.models) >= 1, "generative.models", self.models, "at least one model")
         _require(self.steps >= 1, "generative.steps", self.steps, "an integer >= 1")
         _require(self.batch_size >= 0, "generative.batch_size", self.batch_size, "an integer >= 0")
@@ -337,7 +339,7 @@ class GenerativeConfig:
         _require(self.max_metric_points >= 2, "generative.max_metric_points", self.max_metric_points,
                  "an integer >= 2")
         for m, kw in self.overrides.items():
-            _one_of("generative.overrides key", m, ("rae", "ae", "mc_ae", "vae", "dae", "gan"))
+            _one_of("generative.overrides key", m, WORLD_MODEL_NAMES)
             _require(isinstance(kw, dict), f"generative.overrides.{m}", kw, "a mapping of world_model keys")
 
 

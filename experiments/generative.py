@@ -8,6 +8,9 @@ samples (synthetic sets) or a held-out split (custom data):
 - ``energy_distance`` and ``mmd`` (Gaussian kernel, median heuristic);
 - parabola: ``constraint_mae`` (median ``|x3 - (x1 - x2)^2|``);
 - hexamodal: ``modes_covered`` (of 6) and ``off_mode_fraction``;
+- ``support_fraction``: the share of samples within a small distance of the
+  nearest training point (the 95% quantile of the training set's own
+  nearest-neighbour distances, columns standardised);
 - ``train_seconds`` (wall time of the training loop).
 
 Writes ``samples_<model>.npy`` (float32, data space), ``scatter_<model>.png``,
@@ -33,7 +36,7 @@ from freeenergy.world_model import WorldModel
 #: Models whose sampling is a chain that can start from data-space points.
 CHAIN_MODELS = ("rae", "mc_ae", "dae")
 #: Fixed per-model seed offsets, so a model's result does not depend on the list order.
-SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5}
+SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5, "rae_gmm": 6}
 
 
 def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -123,12 +126,15 @@ def draw_samples(ctx: Any, name: str, model: WorldModel, x: torch.Tensor) -> np.
     return s.cpu().numpy()
 
 
-def score(data_name: str, samples: np.ndarray, reference: np.ndarray, cap: int, seed: int) -> dict:
-    """The metrics of one model's data-space samples ``(S, D)``."""
+def score(data_name: str, samples: np.ndarray, reference: np.ndarray, cap: int, seed: int,
+          train: np.ndarray | None = None) -> dict:
+    """The metrics of one model's data-space samples ``(S, D)`` (``support_fraction`` given ``train``)."""
     out = {
         "energy_distance": metrics.energy_distance(samples, reference, cap, seed),
         "mmd": metrics.mmd(samples, reference, max_points=cap, seed=seed),
     }
+    if train is not None:
+        out["support_fraction"] = metrics.support_fraction(samples, train, max_points=cap, seed=seed)
     finite = np.isfinite(samples).all(1)
     if data_name == "parabola":
         out["constraint_mae"] = metrics.constraint_mae(samples[finite]) if finite.any() else math.inf
@@ -169,7 +175,7 @@ def _fmt(v: Any) -> str:
 
 def table(data_name: str, results: dict) -> str:
     """Markdown table of the summary's per-model figures."""
-    cols = ["energy_distance", "mmd"]
+    cols = ["energy_distance", "mmd", "support_fraction"]
     cols += {"parabola": ["constraint_mae"], "hexamodal": ["modes_covered", "off_mode_fraction"]}.get(data_name, [])
     cols += ["train_seconds"]
     lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -205,7 +211,7 @@ def run(ctx: Any) -> dict:
         seconds, last = train_model(ctx, name, model, x, scaler)
         samples = scaler.inverse(draw_samples(ctx, name, model, x)).astype(np.float32)
         ctx.save_array(f"samples_{name}", samples)
-        r = score(cfg.data.name, samples, reference, g.max_metric_points, ctx.seed)
+        r = score(cfg.data.name, samples, reference, g.max_metric_points, ctx.seed, train)
         r["train_seconds"] = round(seconds, 3)
         r["final_loss"] = last.get("loss")
         results[name] = _json_safe(r)
@@ -226,7 +232,7 @@ def run(ctx: Any) -> dict:
     (ctx.out_dir / "table.md").write_text(md)
     return {
         "models": results,
-        "data": {"name": cfg.data.name, "train_points": int(len(train)), "reference_points": int(len(reference)),
+        "data": {"name": cfg.data.name, "train_points": len(train), "reference_points": len(reference),
                  "dim": int(dim), "standardised": bool(cfg.data.standardise)},
         "metric_points_cap": g.max_metric_points,
     }

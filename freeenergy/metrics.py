@@ -129,3 +129,33 @@ def off_mode_fraction(samples: np.ndarray, mass: float = 0.99) -> float:
     (about ``1 - mass`` for perfect samples)."""
     on, _ = hexamodal_modes(samples, mass)
     return float(1.0 - on.mean())
+
+
+def support_threshold(train: np.ndarray, quantile: float = 0.95, max_points: int = 5000, seed: int = 0) -> float:
+    """Distance scale of ``train`` ``(N, D)``: the ``quantile`` of its leave-one-out
+    nearest-neighbour distances, in per-column standardised units."""
+    rng = np.random.default_rng(seed)
+    t = _subsample(train, max_points, rng)
+    t = (t - t.mean(0)) / t.std(0).clamp_min(1e-12)
+    d = torch.cdist(t, t)
+    d.fill_diagonal_(torch.inf)
+    return float(torch.quantile(d.min(1).values, quantile))
+
+
+def support_fraction(samples: np.ndarray, train: np.ndarray, quantile: float = 0.95,
+                     max_points: int = 5000, seed: int = 0) -> float:
+    """Share of ``samples`` ``(S, D)`` within ``support_threshold(train, quantile)``
+    of their nearest training point (columns standardised by the training set's
+    mean and std). Fresh draws from the data's own distribution score about
+    ``quantile``; non-finite samples count as off the support."""
+    s = np.asarray(samples, dtype=np.float64)
+    finite = np.isfinite(s).all(1)
+    if not finite.any():
+        return 0.0
+    rng = np.random.default_rng(seed + 1)
+    t = _subsample(train, max_points, rng)
+    mu, sd = t.mean(0), t.std(0).clamp_min(1e-12)
+    tau = support_threshold(train, quantile, max_points, seed)
+    q = (_subsample(s[finite], max_points, rng) - mu) / sd
+    near = torch.cat([torch.cdist(c, (t - mu) / sd).min(1).values for c in q.split(2000)])
+    return float((near <= tau).double().mean()) * float(finite.mean())

@@ -12,11 +12,13 @@ from freeenergy.dae import WalkbackDAE
 from freeenergy.gan import GAN
 from freeenergy.mc_ae import MCAE
 from freeenergy.rae import RAE
+from freeenergy.rae_gmm import RAEGMM
 from freeenergy.vae import VAE
 from freeenergy.world_model import WorldModel
 
 WORLD_MODELS: dict[str, type[WorldModel]] = {
     "rae": RAE,
+    "rae_gmm": RAEGMM,
     "ae": AE,
     "mc_ae": MCAE,
     "vae": VAE,
@@ -85,7 +87,7 @@ def options_to_kwargs(name: str, options: dict[str, Any]) -> dict[str, Any]:
     for src, dst in renames.items():
         if src in o:
             kw[dst] = o[src]
-    if name == "rae":
+    if name.startswith("rae"):
         for key in ("passes", "sigma"):
             if key in o:
                 kw[key] = o[key]

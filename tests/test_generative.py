@@ -10,7 +10,7 @@ from experiments.config import ConfigError
 from experiments.presets import resolve
 from experiments.runner import run_experiment
 
-MODELS = ["rae", "ae", "mc_ae", "vae", "dae", "gan"]
+MODELS = ["rae", "rae_gmm", "ae", "mc_ae", "vae", "dae", "gan"]
 
 
 def _run(preset: str, tmp_path, *overrides: str) -> tuple[dict, object]:

@@ -1,0 +1,126 @@
+"""RAE whose sampling chain starts from a Gaussian mixture fitted to its codes.
+
+Trained exactly as the plain RAE; only the starting codes of ``sample``
+differ. The mixture (``code_prior.GaussianMixturePrior``) is fitted to the
+encoder's codes of recently seen training inputs:
+
+- the model keeps the last ``prior_points`` rows passed to ``fit_step``
+  (a ring buffer, not saved);
+- the prior is (re)fitted lazily, when ``prior_codes`` is called and it was
+  never fitted or at least ``prior_refit_every`` training steps have passed
+  since the last fit. A generative run therefore fits it once, at the end of
+  training; an online agent that keeps learning refits it at most every
+  ``prior_refit_every`` steps, and only when it samples;
+- ``fit_prior(x)`` fits it now, to the codes of ``x``;
+- ``state_dict`` (and so ``save`` and agents' checkpoints) refreshes a stale
+  prior first, so a reloaded model samples as the saved one.
+
+The fitted prior is part of the ``state_dict`` (buffers), so ``save``/``load``
+keep it; before any fit (and with no data seen) ``prior_codes`` falls back to
+the plain RAE's ``prior``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from freeenergy.code_prior import GaussianMixturePrior
+from freeenergy.rae import RAE
+
+
+class RAEGMM(RAE):
+    """``RAE`` plus an ex-post Gaussian-mixture code prior.
+
+    Args (besides the RAE's, see ``freeenergy.rae.RAE``):
+        prior_components: largest number of mixture components (chosen by BIC).
+        prior_points: training rows kept for the lazy fit.
+        prior_refit_every: training steps after which the next ``sample``
+            refits the prior.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        code_dim: int = 6,
+        hidden: Sequence[int] = (128,),
+        passes: int = 3,
+        sigma: float = 0.1,
+        lam: float = 0.03,
+        activation: str = "relu",
+        code_activation: str = "linear",
+        output_activation: str = "linear",
+        prior: str = "normal",
+        sample_steps: int | None = None,
+        complete_steps: int | None = None,
+        lr: float = 1e-3,
+        prior_components: int = 10,
+        prior_points: int = 10000,
+        prior_refit_every: int = 1000,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        # Explicit arguments (not *args/**kwargs): the base class records them for save/load.
+        super().__init__(input_dim, code_dim, hidden, passes, sigma, lam, activation, code_activation,
+                         output_activation, prior, sample_steps, complete_steps, lr, device="cpu")
+        if prior_points < 1 or prior_refit_every < 1:
+            raise ValueError(f"prior_points and prior_refit_every must be >= 1, got "
+                             f"{prior_points}, {prior_refit_every}")
+        self.code_prior = GaussianMixturePrior(code_dim=self.code_dim, max_components=int(prior_components))
+        self.prior_refit_every = int(prior_refit_every)
+        self.register_buffer("_seen", torch.zeros(int(prior_points), self.input_dim), persistent=False)
+        self._seen_count = 0
+        self._steps_since_fit = 0
+        self.to(device)
+
+    def fit_step(self, x: Tensor, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """``RAE.fit_step`` that also remembers ``x`` for the next prior fit."""
+        self._remember(self._check_x(x))
+        self._steps_since_fit += 1
+        return super().fit_step(x, *args, **kwargs)
+
+    @torch.no_grad()
+    def _remember(self, x: Tensor) -> None:
+        cap = self._seen.shape[0]
+        x = x[-cap:]
+        idx = (self._seen_count + torch.arange(len(x), device=x.device)) % cap
+        self._seen[idx] = x.detach()
+        self._seen_count += len(x)
+
+    @torch.no_grad()
+    def fit_prior(self, x: Tensor | None = None, seed: int = 0) -> dict[str, float]:
+        """Fit the mixture to the codes of ``x`` ``(N, D)`` (default: the remembered rows)."""
+        if x is None:
+            x = self._seen[: min(self._seen_count, self._seen.shape[0])]
+        x = self._check_x(x)
+        if len(x) < 2:
+            raise ValueError(f"fit_prior needs at least 2 rows, got {len(x)}")
+        was = self.training
+        self.eval()
+        codes = torch.cat([self.encode(chunk) for chunk in x.split(4096)])
+        self.train(was)
+        out = self.code_prior.fit(codes, seed=seed)
+        self._steps_since_fit = 0
+        return out
+
+    def refresh_prior(self) -> bool:
+        """Refit the prior if it is stale and rows were seen; returns whether it is fitted."""
+        fitted = bool(self.code_prior.fitted)
+        stale = not fitted or self._steps_since_fit >= self.prior_refit_every
+        if stale and self._seen_count >= 2:
+            self.fit_prior()
+            return True
+        return fitted
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """``nn.Module.state_dict`` after ``refresh_prior``, so a saved model samples as this one."""
+        self.refresh_prior()
+        return super().state_dict(*args, **kwargs)
+
+    def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``(n, C)`` codes from the fitted mixture (refitted lazily, see the module doc)."""
+        if not self.refresh_prior():
+            return super().prior_codes(n, generator)
+        return self.code_prior.sample(n, generator)

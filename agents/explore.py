@@ -38,7 +38,7 @@ class Visitation:
         self.reachable = mask
 
     @classmethod
-    def for_env(cls, env: Any) -> "Visitation":
+    def for_env(cls, env: Any) -> Visitation:
         """A tracker over ``env``'s map grid (and reachable cells, if it knows them)."""
         return cls(env.grid_shape, env.num_envs, env.reachable_cells, env.device)
 

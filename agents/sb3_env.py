@@ -9,7 +9,8 @@ autoreset, the last observation of an ended episode in
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -49,7 +49,7 @@ class _Timed:
         self.calls = {"log": 0, "save_figure": 0}
         self.records: list[tuple[str, int | None, float]] = []  # (method, step, seconds)
 
-    def __enter__(self) -> "_Timed":
+    def __enter__(self) -> _Timed:
         self._orig = {name: getattr(RunContext, name) for name in self.seconds}
         for name, fn in self._orig.items():
             setattr(RunContext, name, self._wrap(name, fn))

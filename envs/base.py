@@ -38,7 +38,7 @@ Conventions (every implementation follows them):
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -95,7 +95,7 @@ class BatchedEnv(abc.ABC):
         """Number of discrete actions; error for non-``Discrete`` action spaces."""
         if not self.action_is_discrete:
             raise TypeError(f"num_actions needs a Discrete action space, not {self.single_action_space}")
-        return int(self.single_action_space.n)
+        return int(cast(spaces.Discrete, self.single_action_space).n)
 
     @property
     def action_dim(self) -> int:
@@ -125,7 +125,7 @@ class BatchedEnv(abc.ABC):
         """Map coordinate (N, 2) of the current observation."""
         return self.last_info["map_xy"]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op default: twins hold nothing to release
         """Release resources (worker processes for adapted envs)."""
 
     # ---------------------------------------------------------------- helpers
@@ -273,7 +273,7 @@ class TwinEnv(BatchedEnv):
     @abc.abstractmethod
     def _map_xy(self) -> torch.Tensor: ...
 
-    def _extra_info(self) -> dict[str, torch.Tensor]:
+    def _extra_info(self) -> dict[str, Any]:
         return {}
 
     def _write_state(self, idx: torch.Tensor, states: torch.Tensor) -> None:
@@ -317,7 +317,7 @@ class TwinEnv(BatchedEnv):
             if a.device.type == "cpu" and n and (int(a.min()) < 0 or int(a.max()) >= space.n):
                 raise ValueError(f"actions must lie in [0, {space.n}), got min {int(a.min())} max {int(a.max())}")
             return a
-        dim = int(np.prod(space.shape))
+        dim = int(np.prod(space.shape or ()))
         a = a.reshape(n, -1) if a.numel() == n * dim else a
         if a.shape != (n, dim):
             raise ValueError(f"Box actions must have shape ({n}, {dim}), got {tuple(a.shape)}")

@@ -106,7 +106,7 @@ class DarkRoom(gym.Env, noise.CounterRNG):
 
     def _obs(self) -> np.ndarray:
         if not self._light:
-            return np.zeros(self.observation_space.shape, np.float32)
+            return np.zeros(3 + 2 * self.num_objects + self.num_lamps, np.float32)
         s = np.float32(self.size)
         pos = (np.concatenate([self._agent, self._objects.reshape(-1)]).astype(np.float32) + np.float32(0.5)) / s
         return np.concatenate([pos[:2], [np.float32(1.0)], pos[2:], self._lamps.astype(np.float32)]).astype(np.float32)
@@ -258,7 +258,7 @@ class DarkRoomTwin(TwinEnv):
     def _map_xy(self) -> torch.Tensor:
         return self._pos[:, 0].to(torch.float32) + 0.5
 
-    def _extra_info(self) -> dict[str, torch.Tensor]:
+    def _extra_info(self) -> dict[str, Any]:
         agent = self._pos[:, 0]
         return {
             "agent_xy": agent.to(torch.float32) + 0.5,

@@ -104,6 +104,6 @@ class NoisyTVTwin(GridMazeTwin):
         tv = self._uniform(self._obs_ch) * at_tv[:, None].to(torch.float32)
         return torch.cat([self._obs_table[self._p], tv], dim=1)
 
-    def _extra_info(self) -> dict[str, torch.Tensor]:
+    def _extra_info(self) -> dict[str, Any]:
         at_tv = self._tv[self._p]
         return {**super()._extra_info(), "at_tv": at_tv, "metrics": {"tv_fraction": at_tv.to(torch.float32)}}

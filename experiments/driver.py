@@ -20,8 +20,10 @@ through :mod:`experiments.sb3_run`), each finished step is handed to
   each hook's ``summary(tracker)``.
 
 Agent contract used by :func:`run_agent` (``agents/base.py``): ``act(obs) ->
-actions``; ``observe(obs, actions, next_obs, done) -> (N,) free energy or
-None`` (None: the agent has no model, nothing to report); ``update() ->
+actions``; ``observe(obs, actions, next_obs, done) -> free energy or None``
+(per transition, any length; None: nothing to report), and ``observe`` is also
+handed the env's ``reward`` ``(N,)`` and the ``map_xy`` ``(N, 2)`` of
+``next_obs`` as keyword arguments when its signature names them; ``update() ->
 dict[str, float]`` (logged each interval, a bare key under ``world_model/``, a
 ``ns/key`` as it is; a non-finite ``loss`` stops the run); ``state_dict()`` /
 ``load_state_dict()`` (checkpointed under ``"agent"``). Optional: ``last_plan``
@@ -31,6 +33,7 @@ drawn as the latent map).
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +44,9 @@ import torch
 
 from experiments.context import RunContext
 from experiments.tracker import Tracker
+
+#: Keyword arguments of ``agent.observe`` that the loop fills in when the agent asks for them.
+OBSERVE_EXTRAS = ("reward", "map_xy")
 
 #: Resumed runs restart the env's episodes from ``seed + RESUME_SEED_STRIDE * step``.
 RESUME_SEED_STRIDE = 1_000_003
@@ -252,6 +258,7 @@ class StepHook(RunHook):
 def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generator,
               extra_hooks: Sequence[StepHook] = (), label: str = "agent") -> dict[str, Any]:
     """Run an Agent-contract ``agent`` in ``env`` for ``cfg.run.steps`` steps; returns the summary."""
+    asks = {name for name in OBSERVE_EXTRAS if name in inspect.signature(agent.observe).parameters}
     agent_hook = AgentHook(agent)
     driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *extra_hooks], generator=generator, label=label)
     start = driver.resume()
@@ -263,7 +270,9 @@ def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generat
             for hook in extra_hooks:
                 hook.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
-            fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated)
+            extras = {"reward": reward, "map_xy": info["final_map_xy"]}
+            fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated,
+                               **{name: extras[name] for name in asks})
             for hook in extra_hooks:
                 next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
             agent_hook.update(t + 1)

@@ -17,8 +17,9 @@ they use constrained layout, so saving needs no (slow) ``bbox_inches="tight"``.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.image as mpimg

@@ -30,13 +30,15 @@ class SB3Hook(RunHook):
         self.model, self.transform = model, transform
 
     def state_dict(self) -> dict:
+        source: Any = None if self.transform is None else self.transform.source
         return {"policy": {k: v.detach().cpu() for k, v in self.model.policy.state_dict().items()},
-                "bonus": None if self.transform is None else self.transform.source.state_dict()}
+                "bonus": None if source is None else source.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.policy.load_state_dict(state["policy"])
-        if self.transform is not None and state.get("bonus") is not None:
-            self.transform.source.load_state_dict(state["bonus"])
+        source: Any = None if self.transform is None else self.transform.source
+        if source is not None and state.get("bonus") is not None:
+            source.load_state_dict(state["bonus"])
 
     def interval_metrics(self) -> dict[str, float]:
         if self.transform is None:

@@ -130,7 +130,7 @@ def estimate(xi_tn: np.ndarray, window_n: np.ndarray | None, setup: dict, kT: fl
         t, n = np.meshgrid(np.arange(discard, xi_tn.shape[0]), np.arange(xi_tn.shape[1]), indexing="ij")
         t_idx, n_idx = t.ravel(), n.ravel()
     xi_n = xi_tn[t_idx, n_idx]
-    out = {"samples": int(xi_n.size), "g_mean": float(xi_tn[discard:].size / max(xi_n.size, 1))}
+    out: dict[str, Any] = {"samples": int(xi_n.size), "g_mean": float(xi_tn[discard:].size / max(xi_n.size, 1))}
     if window_n is None:
         out["pmf"] = um.histogram_pmf(xi_n, setup["edges"])
         return out
@@ -146,16 +146,13 @@ def _finite(a: np.ndarray) -> list:
 
 
 def run(ctx: RunContext) -> dict:
+    """Umbrella windows, then unbiased dynamics on the same budget; PMFs against the exact one."""
     cfg = ctx.cfg
-    from experiments import maps
-
-    mb = _mb_module()
     env = build_env(cfg, ctx.device, start="A")
     kT = float(env.kT)
     setup = cv_setup(cfg, kT)
     steps = cfg.run.steps
-    n = env.num_envs
-    window_n = um.assign_windows(n, cfg.umbrella.windows)
+    window_n = um.assign_windows(env.num_envs, cfg.umbrella.windows)
     centre_n = torch.as_tensor(setup["centres"][window_n], dtype=torch.float32, device=ctx.device)
 
     bar = ctx.progress(2 * steps, "umbrella + plain dynamics")
@@ -168,16 +165,27 @@ def run(ctx: RunContext) -> dict:
 
     umb = estimate(xi_u, window_n, setup, kT, cfg)
     plain = estimate(xi_p, None, setup, kT, cfg)
-    exact = um.pmf_by_quadrature(mb.potential, setup["direction"], env.map_bounds, setup["edges"], kT)
+    exact = um.pmf_by_quadrature(_mb_module().potential, setup["direction"], env.map_bounds, setup["edges"], kT)
     mask = np.isfinite(exact) & (exact <= cfg.umbrella.eval_kT)
+    summary = _summary(cfg, setup, kT, umb, plain, exact, mask, xi_p, float(steps * env.num_envs / t_umbrella))
+    ctx.log({f"umbrella/{k}": summary[k] for k in ("pmf_rmse_kT", "unbiased_pmf_rmse_kT", "bins_covered",
+                                                   "unbiased_bins_covered", "min_neighbour_overlap")}, step=steps)
+    _draw(ctx, env, setup, kT, umb, plain, exact, mask, window_n, xi_u, xy_u, xy_p)
+    return summary
+
+
+def _aligned(f: np.ndarray, exact: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``f`` shifted to best match ``exact`` on the evaluated bins (a PMF is defined up to a constant)."""
+    ok = np.isfinite(f) & mask
+    return f - (np.mean(f[ok] - exact[ok]) if ok.any() else 0.0)
+
+
+def _summary(cfg: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np.ndarray, mask: np.ndarray,
+             xi_p: np.ndarray, biased_steps_per_s: float) -> dict[str, Any]:
+    """The run's figures: errors against the exact PMF, coverage, overlaps, the profiles themselves."""
     pmf, wham, hist = umb["pmf"], umb["wham"], plain["pmf"]
     nb = um.neighbour_overlaps(pmf.overlap)
-
-    def aligned(f: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(f) & mask
-        return f - (np.mean(f[ok] - exact[ok]) if ok.any() else 0.0)
-
-    summary = {
+    return {
         "pmf_rmse_kT": um.pmf_rmse(pmf.f, exact, mask),
         "unbiased_pmf_rmse_kT": um.pmf_rmse(hist.f, exact, mask),
         "wham_pmf_rmse_kT": um.pmf_rmse(wham.f, exact, mask),
@@ -193,43 +201,47 @@ def run(ctx: RunContext) -> dict:
         "kT": kT,
         "cv_direction": setup["direction"].tolist(),
         "window_centres": setup["centres"].tolist(),
-        "env_steps": int(steps * n),
+        "env_steps": int(cfg.run.steps * cfg.env.num_envs),
         "umbrella_samples": umb["samples"],
         "unbiased_samples": plain["samples"],
         "statistical_inefficiency": umb["g_mean"],
-        "biased_steps_per_s": float(steps * n / t_umbrella),
+        "biased_steps_per_s": biased_steps_per_s,
         "pmf": {
             "centres": pmf.centres.tolist(),
-            "estimate": _finite(aligned(pmf.f)),
+            "estimate": _finite(_aligned(pmf.f, exact, mask)),
             "uncertainty": _finite(pmf.df),
-            "unbiased": _finite(aligned(hist.f)),
-            "wham": _finite(aligned(wham.f)),
+            "unbiased": _finite(_aligned(hist.f, exact, mask)),
+            "wham": _finite(_aligned(wham.f, exact, mask)),
             "exact": _finite(exact),
             "eval_mask": mask.tolist(),
         },
     }
-    ctx.log({"umbrella/pmf_rmse_kT": summary["pmf_rmse_kT"],
-             "umbrella/unbiased_pmf_rmse_kT": summary["unbiased_pmf_rmse_kT"],
-             "umbrella/bins_covered": summary["bins_covered"],
-             "umbrella/unbiased_bins_covered": summary["unbiased_bins_covered"],
-             "umbrella/min_neighbour_overlap": summary["min_neighbour_overlap"]}, step=steps)
-    ctx.save_array("pmf", np.stack([pmf.centres, aligned(pmf.f), pmf.df, aligned(hist.f), exact]))
-    ctx.save_figure(maps.plot_pmf(pmf.centres, exact, {"umbrella (MBAR)": aligned(pmf.f),
-                                                       "umbrella (WHAM)": aligned(wham.f),
-                                                       "unbiased": aligned(hist.f)},
+
+
+def _draw(ctx: RunContext, env: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np.ndarray,
+          mask: np.ndarray, window_n: np.ndarray, xi_u: np.ndarray, xy_u: np.ndarray, xy_p: np.ndarray) -> None:
+    """PMF array and figures: the profiles, the windows' histograms and where each sampled."""
+    from experiments import maps
+
+    cfg, steps, n = ctx.cfg, ctx.cfg.run.steps, env.num_envs
+    pmf, wham, hist = umb["pmf"], umb["wham"], plain["pmf"]
+    est, unb = _aligned(pmf.f, exact, mask), _aligned(hist.f, exact, mask)
+    ctx.save_array("pmf", np.stack([pmf.centres, est, pmf.df, unb, exact]))
+    ctx.save_figure(maps.plot_pmf(pmf.centres, exact, {"umbrella (MBAR)": est,
+                                                       "umbrella (WHAM)": _aligned(wham.f, exact, mask),
+                                                       "unbiased": unb},
                                   {"umbrella (MBAR)": pmf.df}, eval_kT=cfg.umbrella.eval_kT, kT=kT),
                     "pmf", step=steps)
     kept = xi_u[min(cfg.umbrella.equilibration, steps - 1):]
     ctx.save_figure(maps.plot_window_histograms(kept.ravel(), np.tile(window_n, kept.shape[0]), setup["centres"]),
                     "window_histograms", step=steps)
-    grid = _potential_grid(mb, env.map_bounds)
+    grid = _potential_grid(_mb_module(), env.map_bounds)
     ctx.save_figure(maps.plot_window_maps(xy_u.reshape(-1, 2), np.tile(window_n, xy_u.shape[0]),
                                           env.map_bounds, grid, setup["direction"], setup["centres"],
                                           title="umbrella windows"), "window_maps", step=steps)
     ctx.save_figure(maps.plot_window_maps(xy_p.reshape(-1, 2), np.zeros(xy_p.shape[0] * n, dtype=int),
                                           env.map_bounds, grid, title="unbiased dynamics (same budget)"),
                     "unbiased_map", step=steps)
-    return summary
 
 
 def _potential_grid(mb: Any, bounds: Any, n: int = 120) -> np.ndarray:

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
+
+# Collective variables and online weights live in their own modules; this one is their public face.
+from freeenergy.cv import FreeEnergyCV, LatentCV, LinearCV, autograd_cv_grad, bias_force, harmonic_bias  # noqa: F401
+from freeenergy.reweight import self_consistent_free_energies, unbiasing_weights  # noqa: F401
 
 # ---------------------------------------------------------------- windows and biases
 
@@ -65,11 +68,6 @@ def assign_windows(num_copies: int, num_windows: int) -> np.ndarray:
     return (np.arange(num_copies) * num_windows) // num_copies
 
 
-def harmonic_bias(xi: Any, centre: Any, kappa: Any) -> Any:
-    """``U = kappa/2 (xi - centre)^2``, broadcasting; numpy arrays or torch tensors."""
-    return 0.5 * kappa * (xi - centre) ** 2
-
-
 def reduced_bias_matrix(xi_n: np.ndarray, centres: np.ndarray, kappa: float | np.ndarray,
                         kT: float) -> np.ndarray:
     """``u_kn = U_k(xi_n) / kT`` of every sample in every window: ``(K, N)``."""
@@ -77,89 +75,6 @@ def reduced_bias_matrix(xi_n: np.ndarray, centres: np.ndarray, kappa: float | np
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 1)
     kap = np.broadcast_to(np.asarray(kappa, dtype=np.float64), (centres.shape[0],)).reshape(-1, 1)
     return harmonic_bias(xi_n[None, :], centres, kap) / float(kT)
-
-
-# ---------------------------------------------------------------- collective variables
-
-
-def autograd_cv_grad(value: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """``d xi / d x`` of a differentiable CV by autograd: ``(N, D) -> (N, D)``."""
-    with torch.enable_grad():
-        xr = x.detach().clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(value(xr).sum(), xr)
-    return g.detach()
-
-
-class LinearCV:
-    """``xi(s) = (s - origin) . direction`` with a unit ``direction`` ``(D,)``."""
-
-    def __init__(self, direction: Any, origin: Any = None, device: str | torch.device = "cpu") -> None:
-        d = torch.as_tensor(np.asarray(direction, dtype=np.float64), dtype=torch.float32, device=device)
-        if d.dim() != 1 or not torch.isfinite(d).all() or float(d.norm()) == 0.0:
-            raise ValueError(f"direction must be a finite non-zero vector (D,), got {direction!r}")
-        self.direction = d / d.norm()
-        self.origin = (torch.zeros_like(self.direction) if origin is None else
-                       torch.as_tensor(np.asarray(origin, dtype=np.float64), dtype=torch.float32,
-                                       device=device))
-        if self.origin.shape != self.direction.shape:
-            raise ValueError(f"origin {tuple(self.origin.shape)} must match direction "
-                             f"{tuple(self.direction.shape)}")
-
-    def value(self, x: Tensor) -> Tensor:
-        """``(N, D) -> (N,)``."""
-        return (x - self.origin) @ self.direction
-
-    def grad(self, x: Tensor) -> Tensor:
-        """Constant gradient ``direction`` for every row: ``(N, D)``."""
-        return self.direction.expand(x.shape[0], -1)
-
-
-class LatentCV:
-    """``xi(s) = E(s) . v``: a direction ``v`` ``(C,)`` in a world model's code space."""
-
-    def __init__(self, model: Any, direction: Any) -> None:
-        self.model = model
-        v = torch.as_tensor(np.asarray(direction, dtype=np.float64), dtype=torch.float32)
-        if v.dim() != 1 or float(v.norm()) == 0.0:
-            raise ValueError(f"latent direction must be a non-zero vector (C,), got {direction!r}")
-        self.direction = v / v.norm()
-
-    def value(self, x: Tensor) -> Tensor:
-        """``(N, D) -> (N,)`` (differentiable)."""
-        return self.model.encode(x) @ self.direction.to(x.device)
-
-    def grad(self, x: Tensor) -> Tensor:
-        """``(N, D)`` by autograd through the encoder."""
-        return autograd_cv_grad(self.value, x)
-
-
-class FreeEnergyCV:
-    """``xi(s) = F(s)``: the world model's free energy (surprise) of each row.
-
-    ``F`` is a noisy estimate (averaged over ``draws`` noise draws) and
-    changes as the model learns, so windows on it give a heuristic bias, not
-    an exact umbrella ensemble; it has no gradient here.
-    """
-
-    def __init__(self, model: Any, draws: int | None = None) -> None:
-        self.model = model
-        self.draws = draws
-
-    def value(self, x: Tensor) -> Tensor:
-        """``(N, D) -> (N,)``."""
-        return self.model.free_energy(x, draws=self.draws)
-
-    def grad(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("FreeEnergyCV has no force: use it for rewards or start-state choice")
-
-
-def bias_force(x: Tensor, cv: Any, centre: Tensor, kappa: float | Tensor) -> Tensor:
-    """``-grad_x U = -kappa (xi(x) - centre) grad_x xi``: ``(N, D)``.
-
-    ``centre`` ``(N,)`` is the window centre of every row (``centres[windows]``).
-    """
-    xi = cv.value(x)
-    return -(kappa * (xi - centre)).unsqueeze(-1) * cv.grad(x)
 
 
 # ---------------------------------------------------------------- correlated samples
@@ -264,6 +179,19 @@ def histogram_pmf(xi_n: np.ndarray, edges: np.ndarray) -> PMF:
     return PMF(edges=edges, f=_shift_to_min(f), df=df, counts=counts)
 
 
+def _window_counts(xi_n: np.ndarray, window_n: np.ndarray, k: int) -> np.ndarray:
+    """Samples per window ``(K,)``; checks that every sample names one of ``k`` windows, none empty."""
+    if xi_n.shape != window_n.shape:
+        raise ValueError(f"xi_n {xi_n.shape} and window_n {window_n.shape} must have the same shape")
+    if window_n.size and (window_n.min() < 0 or window_n.max() >= k):
+        raise ValueError(f"window_n must index the {k} windows, got range "
+                         f"[{window_n.min()}, {window_n.max()}]")
+    n_k = np.bincount(window_n, minlength=k)
+    if (n_k == 0).any():
+        raise ValueError(f"every window needs samples; empty windows: {np.flatnonzero(n_k == 0).tolist()}")
+    return n_k
+
+
 def mbar_pmf(xi_n: np.ndarray, window_n: np.ndarray, centres: np.ndarray, kappa: float | np.ndarray,
              kT: float, edges: np.ndarray, min_overlap: float = 0.03) -> PMF:
     """Unbiased PMF of pooled windowed samples by MBAR (``pymbar.MBAR``, histogram bins).
@@ -285,15 +213,7 @@ def mbar_pmf(xi_n: np.ndarray, window_n: np.ndarray, centres: np.ndarray, kappa:
     window_n = np.asarray(window_n).reshape(-1)
     centres = np.asarray(centres, dtype=np.float64).reshape(-1)
     edges = np.asarray(edges, dtype=np.float64)
-    k = centres.shape[0]
-    if xi_n.shape != window_n.shape:
-        raise ValueError(f"xi_n {xi_n.shape} and window_n {window_n.shape} must have the same shape")
-    if window_n.size and (window_n.min() < 0 or window_n.max() >= k):
-        raise ValueError(f"window_n must index the {k} windows, got range "
-                         f"[{window_n.min()}, {window_n.max()}]")
-    n_k = np.bincount(window_n, minlength=k)
-    if (n_k == 0).any():
-        raise ValueError(f"every window needs samples; empty windows: {np.flatnonzero(n_k == 0).tolist()}")
+    n_k = _window_counts(xi_n, window_n, centres.shape[0])
     order = np.argsort(window_n, kind="stable")  # MBAR wants samples grouped by state
     xi_n, window_n = xi_n[order], window_n[order]
     u_kn = reduced_bias_matrix(xi_n, centres, kappa, kT)
@@ -304,7 +224,7 @@ def mbar_pmf(xi_n: np.ndarray, window_n: np.ndarray, centres: np.ndarray, kappa:
     with warnings.catch_warnings():
         # pymbar hands scipy solver options that some scipy versions do not know; harmless.
         warnings.filterwarnings("ignore", message="Unknown solver options")
-        mbar = pymbar.MBAR(u_kn, n_k, verbose=False, initial_f_k=np.nan_to_num(init))
+        mbar = pymbar.MBAR(u_kn, n_k, verbose=False, initial_f_k=np.nan_to_num(np.asarray(init, dtype=np.float64)))
     counts = np.histogram(xi_n, bins=edges)[0]
     bin_n = np.digitize(xi_n, edges) - 1
     covered = np.flatnonzero(counts > 0)
@@ -465,60 +385,3 @@ def pmf_rmse(estimate: np.ndarray, exact: np.ndarray, mask: np.ndarray | None = 
         return float("nan")
     diff = estimate[ok] - exact[ok]
     return float(np.sqrt(np.mean((diff - diff.mean()) ** 2)))
-
-
-# ---------------------------------------------------------------- weights for training data
-
-
-def self_consistent_free_energies(u_kn: Tensor, n_k: Tensor, iters: int = 1000, tol: float = 1e-7) -> Tensor:
-    """Window free energies ``f_k`` ``(K,)`` solving the MBAR equations by fixed-point iteration.
-
-    ``f_k = -log sum_n exp(-u_kn) / sum_j N_j exp(f_j - u_jn)`` (reduced units,
-    ``f_0 = 0``). A small torch solver for online use on any device; windows
-    with ``N_k = 0`` get an estimate but carry no weight.
-    """
-    u_kn = torch.as_tensor(u_kn, dtype=torch.float64)
-    n_k = torch.as_tensor(n_k, dtype=torch.float64, device=u_kn.device)
-    log_nk = torch.log(n_k)
-    f = torch.zeros(u_kn.shape[0], dtype=torch.float64, device=u_kn.device)
-    for _ in range(int(iters)):
-        log_w = -torch.logsumexp(log_nk[:, None] + f[:, None] - u_kn, dim=0)
-        new = -torch.logsumexp(log_w[None, :] - u_kn, dim=1)
-        new = new - new[0]
-        if float((new - f).abs().max()) < tol:
-            return new
-        f = new
-    return f
-
-
-def unbiasing_weights(xi: Tensor, window: Tensor, centres: Tensor, kappa: float, kT: float = 1.0,
-                      f_k: Tensor | None = None, n_k: Tensor | None = None,
-                      normalise: bool = True) -> tuple[Tensor, Tensor]:
-    """Importance weights that turn pooled windowed samples into unbiased ones.
-
-    A sample from window ``k``'s ensemble ``p(s) exp(-U_k(s)/kT) / Z_k``
-    drawn among the pool gets weight ``1 / sum_j (N_j / N) exp(f_j - u_j(xi))``
-    (the MBAR weight of the unbiased state), so that a weighted mean of any
-    ``g(s)`` over the pool estimates ``E_p[g]``. ``xi`` ``(N,)`` CV values,
-    ``window`` ``(N,)`` indices, ``centres`` ``(K,)``. ``f_k`` ``(K,)`` from
-    :func:`self_consistent_free_energies` (solved on this pool if None);
-    ``n_k`` ``(K,)`` the pool's window counts (counted from ``window`` if
-    None), so that rows arriving later can be weighted like the pool's.
-    Returns ``(weights (N,), f_k (K,))``; the weights have mean 1 with
-    ``normalise``, else they are ``1 / sum_j (N_j / N) exp(f_j - u_j)`` as is.
-    """
-    xi = torch.as_tensor(xi, dtype=torch.float64)
-    centres = torch.as_tensor(centres, dtype=torch.float64, device=xi.device)
-    window = torch.as_tensor(window, device=xi.device).long()
-    u_kn = harmonic_bias(xi[None, :], centres[:, None], kappa) / kT
-    if n_k is None:
-        n_k = torch.bincount(window, minlength=centres.shape[0]).to(torch.float64)
-    n_k = torch.as_tensor(n_k, dtype=torch.float64, device=xi.device)
-    if f_k is None:
-        f_k = self_consistent_free_energies(u_kn, n_k)
-    f_k = torch.as_tensor(f_k, dtype=torch.float64, device=xi.device)
-    log_w = -torch.logsumexp(torch.log(n_k / n_k.sum())[:, None] + f_k[:, None] - u_kn, dim=0)
-    if not normalise:
-        return torch.exp(log_w).to(torch.float32), f_k
-    w = torch.exp(log_w - log_w.max())
-    return (w / w.mean()).to(torch.float32), f_k

@@ -66,6 +66,7 @@ def test_deepsea_all_right_reaches_the_corner_and_reports_it():
     env = envs.make("DeepSea-v0", num_envs=3, size=n)
     obs = env.reset(seed=0)
     assert obs.shape == (3, n * n) and (obs[:, 0] == 1).all()
+    assert env.reachable_cells.numel() == n * (n + 1) // 2 + n and env.grid_shape == (n, n + 1)
     total = torch.zeros(3)
     for t in range(n):
         right = _deepsea_right_actions(env)

@@ -140,7 +140,7 @@ def read_run(run_dir: Path) -> dict | None:
     summary = json.loads(path.read_text())
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     num_envs = int(((cfg or {}).get("env") or {}).get("num_envs", 1))
-    steps, cov = [0.0], [0.0]
+    steps, cov, per_copy = [0.0], [0.0], [0.0]
     mpath = run_dir / "metrics.jsonl"
     for line in mpath.read_text().splitlines() if mpath.exists() else []:
         try:
@@ -150,8 +150,9 @@ def read_run(run_dir: Path) -> dict | None:
         if row.get("explore/coverage") is not None and "step" in row:
             steps.append(float(row["step"]) * num_envs)
             cov.append(float(row["explore/coverage"]))
+            per_copy.append(float(row.get("explore/mean_env_coverage") or 0.0))
     rec = {k: _pick(summary, k) for k in FIGURES + CORNER_KEYS}
-    rec["curve"] = (steps, cov)
+    rec["curve"], rec["curve_per_copy"] = (steps, cov), (steps, per_copy)
     rec["num_envs"], rec["steps"] = num_envs, ((cfg or {}).get("run") or {}).get("steps")
     return rec
 
@@ -209,15 +210,9 @@ def goals(suite: str | None, rep: dict, recs: dict[str, list[dict]], roles: dict
 
 
 # ------------------------------------------------------------------ output
-def draw(curves: dict[str, list[tuple[list, list]]], path: Path, title: str) -> None:
-    """Coverage against env steps, mean and 95% band over seeds, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _bands(ax: Any, curves: dict[str, list[tuple[list, list]]]) -> None:
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs in curves.items():
         if not runs:
             continue
@@ -228,10 +223,23 @@ def draw(curves: dict[str, list[tuple[list, list]]], path: Path, title: str) -> 
         (line,) = ax.plot(grid, mean, label=f"{name} (n={len(runs)})")
         ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("env steps (all copies)")
-    ax.set_ylabel("coverage of reachable cells")
-    ax.set_title(title)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+
+
+def draw(recs: dict[str, list[dict]], path: Path, title: str) -> None:
+    """Union and per-copy coverage against env steps: mean and 95% band over seeds per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (union, copy) = plt.subplots(1, 2, figsize=(12, 4.5))
+    _bands(union, {m: [r["curve"] for r in rs] for m, rs in recs.items()})
+    _bands(copy, {m: [r["curve_per_copy"] for r in rs] for m, rs in recs.items()})
+    union.set_ylabel("coverage of reachable cells (union of copies)")
+    copy.set_ylabel("coverage per copy (mean over copies)")
+    union.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -307,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
                     if ref in recs and ref != m and recs[ref]}
     fig_path = Path(args.figure) if args.figure else (Path(args.out).with_suffix(".png") if args.out
                                                        else root / "coverage.png")
-    draw({m: [r["curve"] for r in recs[m]] for m in args.methods}, fig_path,
+    draw(recs, fig_path,
          f"{args.suite or 'exploration'}: coverage over {len(seeds)} seeds (mean, 95% band)")
     failed = {f"{m}/seed_{s}": st["error"] for (m, s), st in statuses.items() if st["status"] == "failed"}
     out = {"benchmark": "exploration",

@@ -16,7 +16,8 @@ row; ``"position"`` the two numbers ``(column, row) / size``.
 
 ``info``: ``map_xy`` = ``(column + 0.5, row + 0.5)`` (map bounds
 ((0, size), (0, size + 1)), one coverage cell per grid cell; reachable: the
-cells with ``column <= row`` above the bottom), ``metrics`` (twin only) with
+cells with ``column <= row`` above the bottom, and the row below it where
+episodes end), ``metrics`` (twin only) with
 per-copy ``depth`` (row), ``column`` and ``on_path`` (1 while every move so
 far was "right"), and ``is_success`` (True on the step that reaches the far
 corner). The twin's ``summary_metrics()`` gives ``corner_reached`` (0/1) and
@@ -54,9 +55,11 @@ def action_mapping(size: int, mapping_seed: int) -> np.ndarray:
 
 
 def reachable_cells(size: int) -> np.ndarray:
-    """Map cells ``row * size + column`` with ``column <= row < size``: where decisions are made."""
+    """Map cells ``row * size + column``: ``column <= row`` above the bottom, and the whole row below it
+    (where episodes end; runs count it through ``final_map_xy``)."""
     rows, cols = np.tril_indices(size)
-    return np.sort(rows * size + cols).astype(np.int64)
+    bottom = size * size + np.arange(size)
+    return np.sort(np.concatenate([rows * size + cols, bottom])).astype(np.int64)
 
 
 def _obs_space(size: int, observation: str) -> spaces.Box:

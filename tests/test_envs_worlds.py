@@ -66,6 +66,7 @@ def test_deepsea_all_right_reaches_the_corner_and_reports_it():
     env = envs.make("DeepSea-v0", num_envs=3, size=n)
     obs = env.reset(seed=0)
     assert obs.shape == (3, n * n) and (obs[:, 0] == 1).all()
+    assert env.reachable_cells.numel() == n * (n + 1) // 2 + n and env.grid_shape == (n, n + 1)
     total = torch.zeros(3)
     for t in range(n):
         right = _deepsea_right_actions(env)
@@ -182,3 +183,17 @@ def test_minigrid_missing_gives_an_install_hint(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'freeenergy\[minigrid\]'") as err:
         minigrid_env.MiniGridFlat()
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["env.id=freeenergy/LargeMaze-v0", "env.kwargs.size=15", "env.kwargs.rooms=9"], "rooms=9"),
+    (["env.id=freeenergy/DeepSea-v0", "env.kwargs.size=1"], "size=1"),
+])
+def test_bad_world_sizes_are_one_line_cli_errors(tmp_path, capsys, overrides, key):
+    from experiments.cli import main
+
+    code = main(["run", "maze-random", *overrides, "--debug", "logging.wandb=disabled",
+                 "--out", str(tmp_path / "x"), "--quiet"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and key in lines[0]
+    assert "valid" in lines[0] or "expected" in lines[0]

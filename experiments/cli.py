@@ -4,6 +4,8 @@
     freeenergy presets
     freeenergy show PRESET_OR_YAML [section.key=value ...] [--debug] [--docs]
     freeenergy resume RUN_DIR [--quiet]
+    freeenergy sweep SWEEP_YAML_OR_NAME [section.key=value ...] [--out DIR] [--debug] [--workers N]
+                     [--address HOST:PORT] [--metrics a,b]
 
 Exit codes: 0 done; 2 bad input (config, env id, output folder, checkpoint),
 printed as one line without a traceback; 1 the run failed (e.g. the world
@@ -116,6 +118,15 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import run_sweep
+
+    metrics = [m for m in (args.metrics or "").split(",") if m]
+    _, counts = run_sweep(args.sweep, args.overrides, out=args.out, debug=args.debug, workers=args.workers,
+                          address=args.address, metrics=metrics)
+    return 1 if counts.get("failed") else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="freeenergy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder (holds config.yaml and checkpoint.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=_cmd_resume)
+
+    p = sub.add_parser("sweep", help="run a sweep file (W&B sweep format) on Ray Tune; resumable")
+    p.add_argument("sweep", help="a sweep YAML file or a bundled sweep name (e.g. sweep-exploration)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides applied to every trial")
+    p.add_argument("--out", default=None, help="the sweep folder (default <run.out_root>/sweeps/<name>)")
+    p.add_argument("--debug", action="store_true", help="every trial at its preset's tiny debug size")
+    p.add_argument("--workers", type=int, default=None, help="trials at once (default: all cores / the cluster)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (HOST:PORT, ray://..., auto)")
+    p.add_argument("--metrics", default="", help="more summary keys for the table, comma-separated")
+    p.set_defaults(fn=_cmd_sweep)
     return parser
 
 

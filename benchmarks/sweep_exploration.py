@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.sweep import run_sweep
+from experiments.sweep import run_sweep  # noqa: E402
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -105,6 +106,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.runner import run_experiment
 
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
+    from experiments import distributed
+
+    if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
+        summary, run_dir = distributed.run_launched(cfg, args.out, args.quiet, args.overwrite)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _report(summary, run_dir)
+        return 0
     summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     _report(summary, run_dir)
     return 0
@@ -113,6 +121,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from experiments.runner import resume_experiment
 
+    from experiments import distributed
+
+    if distributed.launched():
+        summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _report(summary, run_dir)
+        return 0
     summary, run_dir = resume_experiment(args.run_dir, quiet=args.quiet)
     _report(summary, run_dir)
     return 0

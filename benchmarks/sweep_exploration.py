@@ -44,7 +44,7 @@ def main() -> None:
         "unit": "fraction of reachable cells visited",
         "settings": {"sweep": "sweep-exploration", "preset": table["preset"], "debug": args.debug,
                      "workers": args.workers, "trials": counts,
-                     "command": "python benchmarks/sweep_exploration.py" + (" --debug" if args.debug else "")},
+                     "command": "python " + " ".join(sys.argv)},
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__},
         "results": {"rows": table["rows"], "wall_seconds": round(time.perf_counter() - start, 1),
                     "note": "wall time includes trials skipped because an earlier call finished them"},

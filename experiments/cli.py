@@ -101,8 +101,27 @@ def _report(summary: dict, run_dir: Path) -> None:
         print("results:    " + json.dumps(figures)[:800])
 
 
+def _wandb_agent_form(args: argparse.Namespace) -> None:
+    """``freeenergy run agent.type=afe preset=maze-afe run.seed=3``: how ``wandb agent`` calls a sweep
+    file's ``command: [freeenergy, run, ${args_no_hyphens}]``. One seed per call, as in ``freeenergy sweep``."""
+    from experiments.config import ConfigError
+
+    items = [args.preset, *args.overrides]
+    named = [i for i in items if i.startswith("preset=")]
+    if not named:
+        raise ConfigError(f"{args.preset!r} is not a preset name or YAML file (overrides come after it, "
+                          f"or pass preset=NAME among them)")
+    args.preset = named[0].split("=", 1)[1]
+    args.overrides = [i for i in items if not i.startswith("preset=")]
+    if any(i.startswith("run.seed=") for i in args.overrides):
+        args.overrides.insert(0, "run.seeds=[]")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.presets import resolve
+
+    if "=" in args.preset:
+        _wandb_agent_form(args)
     from experiments.runner import run_experiment
 
     cfg = resolve(args.preset, args.overrides, debug=args.debug)

@@ -19,6 +19,10 @@ configurations (a fixed random stream, so the same file always gives the same
 trials and a sweep can be resumed). Seeds are the parameter ``run.seed``: its
 values are crossed with every configuration in both methods, so that every
 configuration has one trial per seed and the table reports spread over seeds.
+
+Online, ``wandb sweep FILE`` + ``wandb agent`` run the same file when it has
+``command: [freeenergy, run, "${args_no_hyphens}"]``: ``freeenergy run`` takes
+the parameters as ``key=value`` words with ``preset=NAME`` among them.
 """
 from __future__ import annotations
 

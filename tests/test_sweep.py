@@ -150,3 +150,11 @@ def test_a_failed_trial_is_recorded_and_the_others_finish(ray_session, tmp_path)
     failed = [r for r in record if r["status"] == "failed"]
     assert "NoSuchWorld" in failed[0]["error"]
     assert json.loads((Path(failed[0]["dir"]) / "status.json").read_text())["status"] == "failed"
+
+
+def test_wandb_agent_command_form_runs_one_seed(tmp_path):
+    """`wandb agent` calls `freeenergy run ${args_no_hyphens}`: parameters as key=value, preset among them."""
+    assert main(["run", "agent.type=random", "preset=maze-afe", "run.seed=3", *FAST, "--debug", "--quiet",
+                 "--out", str(tmp_path / "r")]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["seed"] == 3 and "per_seed" not in summary

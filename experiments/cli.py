@@ -138,9 +138,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from experiments.runner import resume_experiment
-
     from experiments import distributed
+    from experiments.runner import resume_experiment
 
     if distributed.launched():
         summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)

@@ -12,8 +12,8 @@ import torch
 
 import envs
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run scripts/gpu_check.sh on a GPU)")]
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                   reason="needs CUDA (run scripts/gpu_check.sh on a GPU)")]
 
 CUDA = torch.device("cuda")
 

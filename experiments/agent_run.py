@@ -146,12 +146,22 @@ def run(ctx: RunContext) -> dict:
     cfg, device = ctx.cfg, ctx.device
     generator = torch.Generator(device=device)
     generator.manual_seed(ctx.seed)
-    env = make_env(cfg, device)
+    from experiments.distributed import check_single_process, current
+
+    job, tracker = current(), None  # job: a torchrun data-parallel run (experiments.distributed)
+    if job is not None:
+        from experiments.data_parallel import setup
+
+        ctx, env, agent, tracker = setup(ctx, generator)
+    else:
+        check_single_process(ctx.load_checkpoint())
+        env = make_env(cfg, device)
     if cfg.agent.type in SB3_ALGOS:
         from experiments.sb3_run import run_sb3
 
         return run_sb3(ctx, env, make_bonus(cfg, env, device, generator), generator=generator)
-    agent = make_agent(cfg, env, device, generator)
+    if job is None:
+        agent = make_agent(cfg, env, device, generator)
     hooks: list[StepHook] = []
     if cfg.umbrella.windows > 0 and cfg.agent.type in ("fe", "afe"):  # rare-state biasing (a heuristic)
         from agents.rare_state import RareStateBias
@@ -159,5 +169,10 @@ def run(ctx: RunContext) -> dict:
         rare = RareStateBias.from_config(cfg.umbrella, env.num_envs, device, generator)
         agent.score_bias = rare.score_bias
         hooks.append(RareStateHook(rare, cfg, device, ctx.seed))
-    return run_agent(ctx, env, agent, generator=generator, extra_hooks=hooks,
-                     label=f"{cfg.run.name or cfg.agent.type}")
+    result = run_agent(ctx, env, agent, generator=generator, extra_hooks=hooks,
+                       label=f"{cfg.run.name or cfg.agent.type}", tracker=tracker)
+    if job is not None:
+        from experiments.data_parallel import finish
+
+        result = finish(result, ctx)
+    return result

@@ -4,6 +4,8 @@
     freeenergy presets
     freeenergy show PRESET_OR_YAML [section.key=value ...] [--debug] [--docs]
     freeenergy resume RUN_DIR [--quiet]
+    freeenergy sweep SWEEP_YAML_OR_NAME [section.key=value ...] [--out DIR] [--debug] [--workers N]
+                     [--address HOST:PORT] [--metrics a,b]
 
 Exit codes: 0 done; 2 bad input (config, env id, output folder, checkpoint),
 printed as one line without a traceback; 1 the run failed (e.g. the world
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -98,22 +101,63 @@ def _report(summary: dict, run_dir: Path) -> None:
         print("results:    " + json.dumps(figures)[:800])
 
 
+def _wandb_agent_form(args: argparse.Namespace) -> None:
+    """``freeenergy run agent.type=afe preset=maze-afe run.seed=3``: how ``wandb agent`` calls a sweep
+    file's ``command: [freeenergy, run, ${args_no_hyphens}]``. One seed per call, as in ``freeenergy sweep``."""
+    from experiments.config import ConfigError
+
+    items = [args.preset, *args.overrides]
+    named = [i for i in items if i.startswith("preset=")]
+    if not named:
+        raise ConfigError(f"{args.preset!r} is not a preset name or YAML file (overrides come after it, "
+                          f"or pass preset=NAME among them)")
+    args.preset = named[0].split("=", 1)[1]
+    args.overrides = [i for i in items if not i.startswith("preset=")]
+    if any(i.startswith("run.seed=") for i in args.overrides):
+        args.overrides.insert(0, "run.seeds=[]")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.presets import resolve
+
+    if "=" in args.preset:
+        _wandb_agent_form(args)
     from experiments.runner import run_experiment
 
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
+    from experiments import distributed
+
+    if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
+        summary, run_dir = distributed.run_launched(cfg, args.out, args.quiet, args.overwrite)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _report(summary, run_dir)
+        return 0
     summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     _report(summary, run_dir)
     return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
+    from experiments import distributed
     from experiments.runner import resume_experiment
 
+    if distributed.launched():
+        summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _report(summary, run_dir)
+        return 0
     summary, run_dir = resume_experiment(args.run_dir, quiet=args.quiet)
     _report(summary, run_dir)
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import run_sweep
+
+    metrics = [m for m in (args.metrics or "").split(",") if m]
+    _, counts = run_sweep(args.sweep, args.overrides, out=args.out, debug=args.debug, workers=args.workers,
+                          address=args.address, metrics=metrics)
+    return 1 if counts.get("failed") else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder (holds config.yaml and checkpoint.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=_cmd_resume)
+
+    p = sub.add_parser("sweep", help="run a sweep file (W&B sweep format) on Ray Tune; resumable")
+    p.add_argument("sweep", help="a sweep YAML file or a bundled sweep name (e.g. sweep-exploration)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides applied to every trial")
+    p.add_argument("--out", default=None, help="the sweep folder (default <run.out_root>/sweeps/<name>)")
+    p.add_argument("--debug", action="store_true", help="every trial at its preset's tiny debug size")
+    p.add_argument("--workers", type=int, default=None, help="trials at once (default: all cores / the cluster)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (HOST:PORT, ray://..., auto)")
+    p.add_argument("--metrics", default="", help="more summary keys for the table, comma-separated")
+    p.set_defaults(fn=_cmd_sweep)
     return parser
 
 

@@ -94,10 +94,10 @@ class RunDriver:
     """
 
     def __init__(self, *, ctx: RunContext, env: Any, hooks: Sequence[RunHook], generator: torch.Generator,
-                 label: str) -> None:
+                 label: str, tracker: Tracker | None = None) -> None:
         self.ctx, self.env, self.hooks, self.generator, self.label = ctx, env, list(hooks), generator, label
         self.steps = int(ctx.cfg.run.steps)
-        self.tracker = Tracker(env, self.steps)
+        self.tracker = tracker if tracker is not None else Tracker(env, self.steps)
         self.start = 0
         self.step = 0  # last step whose transition is fully recorded
         self.bar: Any = None
@@ -256,11 +256,16 @@ class StepHook(RunHook):
 
 
 def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generator,
-              extra_hooks: Sequence[StepHook] = (), label: str = "agent") -> dict[str, Any]:
-    """Run an Agent-contract ``agent`` in ``env`` for ``cfg.run.steps`` steps; returns the summary."""
+              extra_hooks: Sequence[StepHook] = (), label: str = "agent",
+              tracker: Tracker | None = None) -> dict[str, Any]:
+    """Run an Agent-contract ``agent`` in ``env`` for ``cfg.run.steps`` steps; returns the summary.
+
+    ``tracker``: a Tracker of the caller's (e.g. a data-parallel run's); default a fresh one.
+    """
     asks = {name for name in OBSERVE_EXTRAS if name in inspect.signature(agent.observe).parameters}
     agent_hook = AgentHook(agent)
-    driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *extra_hooks], generator=generator, label=label)
+    driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *extra_hooks], generator=generator, label=label,
+                       tracker=tracker)
     start = driver.resume()
     obs = env.reset(seed=driver.reset_seed())
     driver.begin()

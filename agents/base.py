@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
 from agents.terms import StepPrediction, step_score
@@ -29,7 +30,7 @@ class PlanningAgent:
         world: encoder + replay + world model(s), learning online.
         planner: candidate search over imagined rollouts.
         surprise: which surprise term scores a step: total, epistemic or aleatoric.
-        surprise_weight: weight of the surprise term in the cost (the subclass sets its sign).
+        surprise_weight: weight of the surprise term in the cost (its sign is ``objective.cost_sign``).
         goal_obs: optional goal observation ``(O,)`` (raw units) for the preference term.
         goal_weight: weight of the goal preference (risk) term.
         draws: completions per member and imagined step (noise draws).
@@ -46,10 +47,10 @@ class PlanningAgent:
         generator: random source for epsilon and warmup actions.
     """
 
-    #: +1: minimise surprise; -1: maximise it.
-    surprise_sign: float = 1.0
+    #: What the actions do with the surprise (the subclasses set it).
+    objective: Objective = Objective.MINIMISE
 
-    def __init__(self, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
+    def __init__(self, *, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
                  surprise_weight: float = 1.0, goal_obs: Tensor | None = None, goal_weight: float = 0.0,
                  draws: int = 1, complete_steps: int | None = None, complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
                  warmup_steps: int = 10, fit_ratio: int = 1, action_repeat: int = 1, score_bias: ScoreBias | None = None,
@@ -61,7 +62,7 @@ class PlanningAgent:
         self.world = world
         self.planner = planner
         self.surprise = surprise
-        self.surprise_weight = float(surprise_weight) * self.surprise_sign
+        self.surprise_weight = float(surprise_weight) * self.objective.cost_sign
         self.goal_raw = None if goal_obs is None else torch.as_tensor(goal_obs, dtype=torch.float32,
                                                                        device=world.device)
         self.goal_weight = float(goal_weight)
@@ -137,7 +138,7 @@ class PlanningAgent:
         if self.steps < self.warmup_steps or len(self.world.replay) == 0:
             return self._random_actions(n)
         actions, info = self.planner.plan(self.world.encoder.normalise_obs(obs), self.predict, self.cost,
-                                          maximise=False, score_bias=self.score_bias)
+                                          score_bias=self.score_bias)
         self.last_plan = info
         if self.epsilon > 0:
             rand = torch.rand(n, device=self.world.device, generator=self.generator) < self.epsilon

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from experiments.errors import UserError
+from freeenergy import model_table as wm_table
 
 
 class ConfigError(UserError):
@@ -62,8 +63,6 @@ class RunConfig:
         _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > |")
 
 
-#: World models by name (freeenergy.models.WORLD_MODELS; a test checks they agree).
-WORLD_MODEL_NAMES = ("rae", "rae_gmm", "ae", "mc_ae", "vae", "dae", "gan")
 KINDS = ("generative", "agent", "novelty", "umbrella", "quickstart")
 
 
@@ -89,51 +88,32 @@ class EnvConfig:
         _require(ok, "env.map_xy", m, "null, two observation indices like [0, 1], or 'module:function'")
 
 
-@dataclass(frozen=True)
-class WorldModelConfig:
-    name: str = doc("rae", "World model: rae, rae_gmm, ae, mc_ae, vae, dae or gan.")
-    hidden: int = doc(128, "Width of the hidden layers.")
-    depth: int = doc(1, "Hidden layers in the encoder and in the decoder.")
-    code_dim: int = doc(6, "Size of the latent code.")
-    passes: int = doc(3, "RAE passes K (shared weights) / walk-back steps of the DAE.")
-    sigma: float = doc(0.1, "Gaussian noise on the code at every pass.")
-    code_penalty: float = doc(0.03, "Weight of the mean squared code penalty.")
-    lr: float = doc(1e-3, "Adam learning rate.")
-    batch_size: int = doc(128, "Minibatch size of world-model steps.")
-    activation: str = doc("relu", "Hidden-layer activation: relu, tanh, sigmoid, elu, gelu, softplus, leaky_relu.")
-    code_activation: str = doc("linear", "Activation of the code layer (linear or sigmoid, ...; not the VAE/GAN).")
-    output_activation: str = doc("linear", "Activation of the output layer (sigmoid for data in [0, 1]).")
-    prior: str = doc("normal", "Starting codes for sampling: normal (N(0, I)) or uniform (U(0, 1), sigmoid codes).")
-    sample_steps: int = doc(0, "Decodes in the sampling chain of the RAE and DAE (0: the model's default).")
-    complete_steps: int = doc(0, "Iterations of clamped pattern completion (0: the model's default).")
-    chain_steps: int = doc(5, "MC-resampled AE: decode-encode rounds after the first decode.")
-    chain_corruption: float = doc(0.0, "MC-resampled AE: std of Gaussian noise on x before each encode.")
-    corruption: float = doc(0.5, "Walk-back DAE: std of the Gaussian corruption in data space.")
-    beta: float = doc(1.0, "VAE: weight of the KL term.")
-    obs_var: float = doc(0.1, "VAE: variance of the Gaussian likelihood.")
-    smoothing: float = doc(0.1, "GAN: one-sided label smoothing of the real targets.")
+def _world_model_fields() -> list[tuple[str, Any, Any]]:
+    """The ``world_model`` section: ``name``, every option of the world-model table, ``batch_size``."""
+    names = ", ".join(wm_table.model_names())
+    fields: list[tuple[str, Any, Any]] = [("name", str, doc("rae", f"World model: {names}."))]
+    for key, opt in wm_table.OPTIONS.items():
+        fields.append((key, opt.type, doc(opt.default, opt.doc)))
+        if key == "lr":
+            fields.append(("batch_size", int, doc(128, "Minibatch size of world-model steps.")))
+    return fields
 
-    def __post_init__(self) -> None:
-        _one_of("world_model.name", self.name, WORLD_MODEL_NAMES)
-        acts = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "leaky_relu", "linear")
-        _one_of("world_model.activation", self.activation, acts)
-        _one_of("world_model.code_activation", self.code_activation, acts)
-        _one_of("world_model.output_activation", self.output_activation, acts)
-        _one_of("world_model.prior", self.prior, ("normal", "uniform"))
-        for key in ("sample_steps", "complete_steps", "chain_steps"):
-            v = getattr(self, key)
-            _require(v >= 0, f"world_model.{key}", v, "an integer >= 0")
-        for key in ("chain_corruption", "corruption", "beta"):
-            v = getattr(self, key)
-            _require(v >= 0, f"world_model.{key}", v, "a number >= 0")
-        _require(self.obs_var > 0, "world_model.obs_var", self.obs_var, "a number > 0")
-        _require(0 <= self.smoothing < 1, "world_model.smoothing", self.smoothing, "a number in [0, 1)")
-        for key in ("hidden", "depth", "code_dim", "passes", "batch_size"):
-            v = getattr(self, key)
-            _require(v >= 1, f"world_model.{key}", v, "an integer >= 1")
-        _require(self.sigma >= 0, "world_model.sigma", self.sigma, "a number >= 0")
-        _require(self.code_penalty >= 0, "world_model.code_penalty", self.code_penalty, "a number >= 0")
-        _require(0 < self.lr < 1, "world_model.lr", self.lr, "a number in (0, 1)")
+
+def _check_world_model(self: Any) -> None:
+    _one_of("world_model.name", self.name, wm_table.model_names())
+    for key in wm_table.OPTIONS:
+        value = getattr(self, key)
+        valid = wm_table.check_value(key, list(value) if isinstance(value, tuple) else value)
+        _require(valid is None, f"world_model.{key}", value, valid or "")
+    _require(self.batch_size >= 1, "world_model.batch_size", self.batch_size, "an integer >= 1")
+
+
+#: The ``world_model`` section, generated from :mod:`freeenergy.model_table` (one definition of
+#: every option's name, type, default, doc and valid range).
+WorldModelConfig = dataclasses.make_dataclass(
+    "WorldModelConfig", _world_model_fields(), frozen=True,
+    namespace={"__post_init__": _check_world_model, "__module__": __name__,
+               "__doc__": "World-model settings; the options are those of freeenergy.model_table."})
 
 
 AGENT_TYPES = ("fe", "afe", "random", "ppo", "a2c", "dqn", "sac")
@@ -318,7 +298,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GenerativeConfig:
-    models: tuple[str, ...] = doc(WORLD_MODEL_NAMES, "Models trained and compared.")
+    models: tuple[str, ...] = doc(wm_table.model_names(), "Models trained and compared.")
     steps: int = doc(800, "Optimiser steps per model.")
     batch_size: int = doc(0, "Batch per step (0: the full training set every step).")
     fresh_batches: bool = doc(False, "Synthetic data: draw a fresh batch from the generator every step.")
@@ -329,8 +309,9 @@ class GenerativeConfig:
     max_metric_points: int = doc(4000, "Subsample cap of the O(n^2) metrics (energy distance, MMD).")
 
     def __post_init__(self) -> None:
+        names = wm_table.model_names()
         for m in self.models:
-            _one_of("generative.models[]", m, WORLD_MODEL_NAMES)
+            _one_of("generative.models[]", m, names)
         _require(len(self.models) >= 1, "generative.models", self.models, "at least one model")
         _require(self.steps >= 1, "generative.steps", self.steps, "an integer >= 1")
         _require(self.batch_size >= 0, "generative.batch_size", self.batch_size, "an integer >= 0")
@@ -339,7 +320,7 @@ class GenerativeConfig:
         _require(self.max_metric_points >= 2, "generative.max_metric_points", self.max_metric_points,
                  "an integer >= 2")
         for m, kw in self.overrides.items():
-            _one_of("generative.overrides key", m, WORLD_MODEL_NAMES)
+            _one_of("generative.overrides key", m, names)
             _require(isinstance(kw, dict), f"generative.overrides.{m}", kw, "a mapping of world_model keys")
 
 

@@ -33,7 +33,8 @@ from experiments.config import ConfigError, to_dict
 from experiments.context import RunContext
 from freeenergy import novelty as nv
 from freeenergy import spectral as sp
-from freeenergy.models import build_from_options
+from freeenergy.models import build_from_settings
+from freeenergy.world_model import WorldModel
 from freeenergy.waves import make_waves
 
 
@@ -48,6 +49,11 @@ def spectra(x: np.ndarray, nc: Any) -> dict[str, float]:
             "peaks": sp.distinct_peaks(x, nc.peak_rel_power, nc.peak_min_share)}
 
 
+def build_model(cfg: Any, dim: int, device: Any) -> WorldModel:
+    """The novelty run's world model for ``(B, dim)`` waveforms, from the world_model section."""
+    return build_from_settings(cfg.world_model.name, dim, to_dict(cfg.world_model), device)
+
+
 def run(ctx: RunContext) -> dict:
     from experiments import maps
 
@@ -60,7 +66,7 @@ def run(ctx: RunContext) -> dict:
     data = torch.as_tensor(make_waves(cfg.data.n, nc.wave_length, tuple(nc.wave_band), seed=ctx.seed), device=dev)
     noise = torch.as_tensor(sp.matched_white_noise(data.cpu().numpy(), min(cfg.data.n, 1000), ctx.seed + 7),
                             device=dev)
-    model = build_from_options(cfg.world_model.name, nc.wave_length, to_dict(cfg.world_model), dev)
+    model = build_model(cfg, nc.wave_length, dev)
     if not hasattr(model, "encode") or not hasattr(model, "decode"):
         raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
                           "expected an autoencoder-style model")

@@ -64,6 +64,7 @@ class OnlineWorldModel:
         self.objective = Objective(objective)
         self.fit_steps = 0
         self.last_metrics: dict[str, float] = {}
+        self._last_slots: Tensor | None = None  # replay slots of the latest observe
 
     @property
     def model(self) -> WorldModel:
@@ -75,8 +76,16 @@ class OnlineWorldModel:
         """Store a batch of transitions; returns their normalised joint rows ``(B, D)``."""
         raw = self.encoder.raw(obs, actions, next_obs)
         self.encoder.update(raw[:, self.encoder.next_slice])
-        self.replay.add(raw, weights)
+        self._last_slots = self.replay.add(raw, weights)
         return self.encoder.normalise_raw(raw)
+
+    def weight_last(self, weights: Tensor) -> None:
+        """Set the importance weights ``(K,)`` of the ``K`` rows the latest ``observe`` stored."""
+        slots = self._last_slots
+        if slots is None or weights.numel() != slots.numel():
+            have = 0 if slots is None else slots.numel()
+            raise ValueError(f"got {weights.numel()} importance weights for the {have} transitions stored last")
+        self.replay.set_weights(slots, weights)
 
     def fit(self, steps: int = 1) -> dict[str, float]:
         """``steps`` optimiser steps for every member on fresh replay draws; metrics of member 0."""

@@ -18,6 +18,7 @@ from agents.free_energy import FreeEnergyAgent
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
+from agents.repeat import ActionRepeat
 from agents.surprise_head import SurpriseHead
 from experiments.config import Config, ConfigError, to_dict
 from freeenergy.models import build_from_settings
@@ -96,12 +97,12 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
                           f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")
     world = make_world(cfg, env, device, generator)
     planner = make_planner(cfg, world, device, generator)
-    return PLANNERS[a.type](
+    agent = PLANNERS[a.type](
         world=world, planner=planner, surprise=a.surprise, surprise_weight=a.surprise_weight,
         goal_obs=list(a.goal_obs) or None, goal_weight=a.goal_weight, draws=a.draws,
         complete_steps=a.complete_steps or None, complete_init=a.complete_init, fe_draws=a.fe_draws,
-        epsilon=a.epsilon, warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio, action_repeat=a.action_repeat,
-        generator=generator)
+        epsilon=a.epsilon, warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio, generator=generator)
+    return ActionRepeat(agent, repeat=a.action_repeat) if a.action_repeat > 1 else agent
 
 
 def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:

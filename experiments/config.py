@@ -373,6 +373,11 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     quickstart: QuickstartConfig = field(default_factory=QuickstartConfig)
 
+    def __post_init__(self) -> None:
+        # Rare-state biasing weights one transition per copy and step; held actions store fewer.
+        _require(not (self.umbrella.windows > 0 and self.agent.type in ("fe", "afe") and self.agent.action_repeat > 1),
+                 "agent.action_repeat", self.agent.action_repeat, "1 when umbrella.windows > 0 (rare-state biasing)")
+
 
 # ---------------------------------------------------------------- building
 

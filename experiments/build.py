@@ -6,6 +6,7 @@ their env, agent and stable-baselines3 bonus here.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import torch
@@ -20,11 +21,13 @@ from agents.online import OnlineWorldModel
 from agents.planner import Planner
 from agents.repeat import ActionRepeat
 from agents.surprise_head import SurpriseHead
+from experiments import agent_table
 from experiments.config import Config, ConfigError, to_dict
 from freeenergy.models import build_from_settings
 from freeenergy.world_model import WorldModel
 
-SB3_ALGOS = ("ppo", "a2c", "dqn", "sac")
+#: Agent types learned by stable-baselines3 (rows of kind "sb3" in the agent table).
+SB3_ALGOS = agent_table.of_kind("sb3")
 #: What each planning agent's actions do with the surprise.
 PLANNERS = {"fe": FreeEnergyAgent, "afe": AdversarialFreeEnergyAgent}
 #: The sign of each stable-baselines3 bonus (novelty bonuses are maximised).
@@ -88,10 +91,22 @@ def make_planner(cfg: Config, world: OnlineWorldModel, device: torch.device, gen
 
 
 def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:
-    """A planning agent (fe, afe) or the random baseline."""
+    """The agent of ``agent.type``, built by its row of :mod:`experiments.agent_table`."""
+    spec = agent_table.AGENTS[cfg.agent.type]
+    if spec.kind == "sb3":
+        raise ConfigError(f"agent.type={cfg.agent.type!r} is learned by stable-baselines3, not built as an "
+                          "Agent; expected a planner or baseline type here")
+    return load_entry(spec.entry)(cfg, env, device, generator)
+
+
+def make_random_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> RandomAgent:
+    """The uniformly random baseline."""
+    return RandomAgent(env.single_action_space, device, generator)
+
+
+def make_planning_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:
+    """A planning agent (fe, afe), wrapped in :class:`ActionRepeat` when ``agent.action_repeat > 1``."""
     a = cfg.agent
-    if a.type == "random":
-        return RandomAgent(env.single_action_space, device, generator)
     if a.goal_obs and len(a.goal_obs) != env.obs_dim:
         raise ConfigError(f"agent.goal_obs={list(a.goal_obs)!r} has {len(a.goal_obs)} entries: expected "
                           f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")
@@ -100,9 +115,15 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     agent = PLANNERS[a.type](
         world=world, planner=planner, surprise=a.surprise, surprise_weight=a.surprise_weight,
         goal_obs=list(a.goal_obs) or None, goal_weight=a.goal_weight, draws=a.draws,
-        complete_steps=a.complete_steps or None, complete_init=a.complete_init, fe_draws=a.fe_draws,
-        epsilon=a.epsilon, warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio, generator=generator)
+        complete_init=a.complete_init, fe_draws=a.fe_draws, epsilon=a.epsilon, warmup_steps=a.warmup_steps,
+        fit_ratio=a.fit_ratio, generator=generator)
     return ActionRepeat(agent, repeat=a.action_repeat) if a.action_repeat > 1 else agent
+
+
+def load_entry(entry: str) -> Any:
+    """Import ``"package.module:name"``."""
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:

@@ -49,6 +49,21 @@ def spectra(x: np.ndarray, nc: Any) -> dict[str, float]:
             "peaks": sp.distinct_peaks(x, nc.peak_rel_power, nc.peak_min_share)}
 
 
+def round_record(res: Any, novel_np: np.ndarray, errors: tuple[np.ndarray, ...], nc: Any) -> dict[str, float]:
+    """A round's figures from its search result, novel samples and (novel, data, noise) errors."""
+    err_novel, err_data, err_noise = errors
+    return {
+        "error_percentile": sp.error_percentile(err_novel, err_data, err_noise),
+        "noise_like_fraction": sp.noise_like_fraction(novel_np, nc.noise_flatness),
+        "novel_entropy": sp.dominant_frequency_entropy(novel_np),
+        "cycle_error_start": float(res.cycle_errors[0].mean()),
+        "cycle_error_end": float(res.cycle_errors[-1].mean()),
+        "novel_error_median": float(np.median(err_novel)),
+        "data_error_median": float(np.median(err_data)),
+        "noise_error_median": float(np.median(err_noise)),
+    }
+
+
 def build_model(cfg: Any, dim: int, device: Any) -> WorldModel:
     """The novelty run's world model for ``(B, dim)`` waveforms, from the world_model section."""
     return build_from_settings(cfg.world_model.name, dim, to_dict(cfg.world_model), device)
@@ -88,18 +103,8 @@ def run(ctx: RunContext) -> dict:
         err_data = reconstruction_error(model, data, dev_gen)
         err_noise = reconstruction_error(model, noise, dev_gen)
         data = res.data
-        rec = {
-            "round": r,
-            "error_percentile": sp.error_percentile(err_novel, err_data, err_noise),
-            "noise_like_fraction": sp.noise_like_fraction(novel_np, nc.noise_flatness),
-            "novel_entropy": sp.dominant_frequency_entropy(novel_np),
-            "cycle_error_start": float(res.cycle_errors[0].mean()),
-            "cycle_error_end": float(res.cycle_errors[-1].mean()),
-            "novel_error_median": float(np.median(err_novel)),
-            "data_error_median": float(np.median(err_data)),
-            "noise_error_median": float(np.median(err_noise)),
-            **spectra(data.cpu().numpy(), nc),
-        }
+        rec = {"round": r, **round_record(res, novel_np, (err_novel, err_data, err_noise), nc),
+               **spectra(data.cpu().numpy(), nc)}
         metrics = nv.train_epochs(model, data, nc.epochs, bs, gen)
         rec["loss"] = metrics.get("loss", float("nan"))
         rounds.append(rec)

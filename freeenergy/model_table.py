@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "leaky_relu", "linear")
 PRIORS = ("normal", "uniform")

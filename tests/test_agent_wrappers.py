@@ -109,3 +109,32 @@ def test_objective_signs():
     assert Objective.MAXIMISE.reward_sign == 1.0
     v = torch.tensor([[1.0, 3.0, 2.0]])
     assert Objective.MAXIMISE.best(v).item() == 3.0 and Objective.MINIMISE.best(v).item() == 1.0
+
+
+def test_agent_complete_steps_moved_to_the_world_model_and_still_reads():
+    cfg = build(Config, {"agent": {"complete_steps": 4}})
+    assert cfg.world_model.complete_steps == 4 and not hasattr(cfg.agent, "complete_steps")
+    assert build(Config, {"agent": {"complete_steps": 0}}).world_model.complete_steps == 0
+    with pytest.raises(ConfigError, match="agent.complete_steps=4 is invalid: it moved to world_model.complete_steps"):
+        build(Config, {"agent": {"complete_steps": 4}, "world_model": {"complete_steps": 2}})
+
+
+def make_constant_agent(cfg, env, device, generator):
+    return ("constant", env.num_envs)
+
+
+def test_a_new_agent_type_is_one_row():
+    import envs
+    from experiments import agent_table
+    from experiments.build import make_agent
+
+    agent_table.register_agent("constant", agent_table.AgentSpec(f"{__name__}:make_constant_agent", "baseline",
+                                                                 "a test agent"))
+    try:
+        cfg = build(Config, {"agent": {"type": "constant"}})
+        assert make_agent(cfg, envs.make("freeenergy/GridMaze-v0", 3, "cpu"), torch.device("cpu"), None) == \
+            ("constant", 3)
+    finally:
+        agent_table.AGENTS.pop("constant")
+    with pytest.raises(ConfigError, match="agent.type='constant'"):
+        build(Config, {"agent": {"type": "constant"}})

@@ -11,6 +11,7 @@ from experiments.config import Config, ConfigError, WorldModelConfig, build, fie
 from freeenergy import model_table as table
 from freeenergy.models import build_world_model, options_for
 from freeenergy.rae import RAE
+from freeenergy.world_model import WorldModel
 
 NAMES = list(table.model_names())
 #: Settings a user might write; each model takes the ones its row lists.
@@ -134,3 +135,15 @@ def test_weighted_loss_is_the_weighted_mean_and_gan_steps_both_networks():
     assert set(state) == {"generator", "discriminator"}
     other = build_world_model("gan", 3, hidden=8, search_steps=2)
     other.load_optimiser_state_dict(state)
+
+
+def test_files_saved_before_the_table_still_load(tmp_path):
+    new = build_world_model("dae", 3, hidden=[16], code_dim=4, passes=2)
+    legacy = {"input_dim": 3, "code_dim": 4, "hidden": [16], "corruption": 0.5, "walkback": 2, "lam": 0.03,
+              "activation": "relu", "code_activation": "linear", "output_activation": "linear",
+              "prior": "normal", "sample_steps": 20, "complete_steps": 5, "lr": 1e-3}
+    path = tmp_path / "old.pt"
+    torch.save({"class": "WalkbackDAE", "kwargs": legacy, "state_dict": new.state_dict()}, path)
+    loaded = WorldModel.load(path)
+    assert loaded.walkback == 2 and loaded.lam == pytest.approx(0.03)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), new.parameters()))

@@ -145,30 +145,32 @@ class ModelSpec:
         uses: the option names its constructor reads (keys of ``OPTIONS``).
         doc: one line for listings.
         chain: ``sample`` is a chain that can start from data-space points (``x0``).
+        compared: trained by default in the generative comparison (``generative.models``).
     """
 
     entry: str
     uses: tuple[str, ...]
     doc: str = ""
     chain: bool = False
+    compared: bool = False
 
 
 WORLD_MODELS: dict[str, ModelSpec] = {
     "rae": ModelSpec("freeenergy.rae:RAE", AUTOENCODER + ("passes", "sigma", "sample_steps"),
-                     "Recurrent autoencoder: K noisy passes with shared weights.", chain=True),
+                     "Recurrent autoencoder: K noisy passes with shared weights.", chain=True, compared=True),
     "rae_gmm": ModelSpec("freeenergy.rae_gmm:RAEGMM", AUTOENCODER + ("passes", "sigma", "sample_steps",
                                                                   "prior_components", "prior_points",
                                                                   "prior_refit_every"),
                          "RAE whose sampling starts from a Gaussian mixture fitted to its codes.", compared=True),
-    "ae": ModelSpec("freeenergy.ae:AE", AUTOENCODER, "Plain autoencoder (one deterministic pass)."),
+    "ae": ModelSpec("freeenergy.ae:AE", AUTOENCODER, "Plain autoencoder (one deterministic pass).", compared=True),
     "mc_ae": ModelSpec("freeenergy.mc_ae:MCAE", AUTOENCODER + ("chain_steps", "chain_corruption"),
-                       "Autoencoder sampled by a decode-encode Markov chain.", chain=True),
+                       "Autoencoder sampled by a decode-encode Markov chain.", chain=True, compared=True),
     "vae": ModelSpec("freeenergy.vae:VAE", COMMON + ("beta", "obs_var", "complete_steps"),
-                     "Variational autoencoder."),
+                     "Variational autoencoder.", compared=True),
     "dae": ModelSpec("freeenergy.dae:WalkbackDAE", AUTOENCODER + ("passes", "corruption", "sample_steps"),
-                     "Walk-back denoising autoencoder.", chain=True),
+                     "Walk-back denoising autoencoder.", chain=True, compared=True),
     "gan": ModelSpec("freeenergy.gan:GAN", COMMON + ("smoothing", "disc_hidden", "search_steps", "search_lr"),
-                     "Generative adversarial network (latent search for encode/complete)."),
+                     "Generative adversarial network (latent search for encode/complete).", compared=True),
 }
 
 
@@ -192,6 +194,11 @@ def register_world_model(name: str, spec: ModelSpec) -> None:
 def model_names() -> tuple[str, ...]:
     """Registered world-model names, in table order."""
     return tuple(WORLD_MODELS)
+
+
+def compared_models() -> tuple[str, ...]:
+    """The models the generative comparison trains by default."""
+    return tuple(n for n, s in WORLD_MODELS.items() if s.compared)
 
 
 def spec(name: str) -> ModelSpec:

@@ -112,7 +112,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GenerativeConfig:
-    models: tuple[str, ...] = doc(wm_table.model_names(), "Models trained and compared.")
+    models: tuple[str, ...] = doc(wm_table.compared_models(), "Models trained and compared.")
     steps: int = doc(800, "Optimiser steps per model.")
     batch_size: int = doc(0, "Batch per step (0: the full training set every step).")
     fresh_batches: bool = doc(False, "Synthetic data: draw a fresh batch from the generator every step.")

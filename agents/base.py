@@ -14,6 +14,8 @@ Loop (DESIGN.md ``Agent`` contract)::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -49,7 +51,8 @@ class PlanningAgent:
     objective: Objective = Objective.MINIMISE
 
     def __init__(self, *, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
-                 surprise_weight: float = 1.0, goal_obs: Tensor | None = None, goal_weight: float = 0.0,
+                 surprise_weight: float = 1.0, goal_obs: Tensor | Sequence[float] | None = None,
+                 goal_weight: float = 0.0,
                  draws: int = 1, complete_steps: int | None = None, complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
                  warmup_steps: int = 10, fit_ratio: int = 1, score_bias: ScoreBias | None = None,
                  generator: torch.Generator | None = None) -> None:

@@ -138,7 +138,7 @@ def build(cls: type, data: dict | None, prefix: str = "") -> Any:
     kwargs = {}
     for name, value in data.items():
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[name] = build(tp, value, f"{prefix}{name}.")
         else:
             kwargs[name] = _coerce(value, tp, f"{prefix}{name}")
@@ -200,7 +200,7 @@ def field_table(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             out.extend(field_table(tp, f"{prefix}{f.name}."))
             continue
         if f.default is not dataclasses.MISSING:

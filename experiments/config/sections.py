@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from experiments import agent_table
 from experiments.config.engine import _one_of, _require, doc
@@ -80,12 +80,23 @@ def _check_world_model(self: Any) -> None:
     _require(self.batch_size >= 1, "world_model.batch_size", self.batch_size, "an integer >= 1")
 
 
-#: The ``world_model`` section, generated from :mod:`freeenergy.model_table` (one definition of
-#: every option's name, type, default, doc and valid range).
-WorldModelConfig = dataclasses.make_dataclass(
-    "WorldModelConfig", _world_model_fields(), frozen=True,
-    namespace={"__post_init__": _check_world_model, "__module__": __name__,
-               "__doc__": "World-model settings; the options are those of freeenergy.model_table."})
+if TYPE_CHECKING:
+    class WorldModelConfig:
+        """For type checkers: the options are generated from the table at run time."""
+
+        name: str
+        batch_size: int
+
+        def __init__(self, **settings: Any) -> None: ...
+
+        def __getattr__(self, key: str) -> Any: ...
+else:
+    #: The ``world_model`` section, generated from :mod:`freeenergy.model_table` (one definition of
+    #: every option's name, type, default, doc and valid range).
+    WorldModelConfig = dataclasses.make_dataclass(
+        "WorldModelConfig", _world_model_fields(), frozen=True,
+        namespace={"__post_init__": _check_world_model, "__module__": __name__,
+                   "__doc__": "World-model settings; the options are those of freeenergy.model_table."})
 
 
 BONUSES = ("afe", "fe", "count", "rnd", "none")

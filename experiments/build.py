@@ -26,8 +26,6 @@ from experiments.config import Config, ConfigError, to_dict
 from freeenergy.models import build_from_settings
 from freeenergy.world_model import WorldModel
 
-#: Agent types learned by stable-baselines3 (rows of kind "sb3" in the agent table).
-SB3_ALGOS = agent_table.of_kind("sb3")
 #: What each planning agent's actions do with the surprise.
 PLANNERS = {"fe": FreeEnergyAgent, "afe": AdversarialFreeEnergyAgent}
 #: The sign of each stable-baselines3 bonus (novelty bonuses are maximised).

@@ -120,6 +120,11 @@ def run(ctx: RunContext) -> dict:
 
     final_np = data.cpu().numpy()
     ctx.save_array("data_final", final_np)
+    return {**summarise(initial, final_np, rounds, nc), "train_seconds": time.perf_counter() - t0}
+
+
+def summarise(initial: dict[str, float], final_np: np.ndarray, rounds: list[dict], nc: Any) -> dict[str, Any]:
+    """The run's summary from the initial spectra, the final data ``(N, L)`` and the round records."""
     final = spectra(final_np, nc)
     last = rounds[-1] if rounds else {}
     return {
@@ -136,5 +141,4 @@ def run(ctx: RunContext) -> dict:
         "final_error_percentile": last.get("error_percentile", float("nan")),
         "final_data_noise_like_fraction": sp.noise_like_fraction(final_np, nc.noise_flatness),
         "rounds": rounds,
-        "train_seconds": time.perf_counter() - t0,
     }

@@ -2,8 +2,9 @@
 
 An agent is a thin binding of an :class:`OnlineWorldModel` (what it knows), a
 :class:`Planner` (how it searches) and the expected-free-energy terms of
-:mod:`agents.terms` (what it wants). The two agents differ only in the sign of
-the surprise term.
+:mod:`agents.terms` (what it wants). The two agents differ only in their
+:class:`agents.objective.Objective`, the sign of the surprise term. Holding
+decisions for several env steps is the wrapper :class:`agents.repeat.ActionRepeat`.
 
 Loop (DESIGN.md ``Agent`` contract)::
 

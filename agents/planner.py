@@ -70,7 +70,7 @@ class Planner:
         generator: random source for candidates.
     """
 
-    def __init__(self, *, codec: ActionCodec, horizon: int = 8, candidates: int = 64, method: str = "shooting",
+    def __init__(self, *, codec: ActionCodec, horizon: int = 6, candidates: int = 64, method: str = "shooting",
                  cem_iters: int = 3, elite_frac: float = 0.1, repeat_prob: float = 0.5, discount: float = 1.0,
                  device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> None:
         if method not in ("shooting", "cem"):

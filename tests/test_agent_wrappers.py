@@ -138,3 +138,22 @@ def test_a_new_agent_type_is_one_row():
         agent_table.AGENTS.pop("constant")
     with pytest.raises(ConfigError, match="agent.type='constant'"):
         build(Config, {"agent": {"type": "constant"}})
+
+
+def test_agent_constructors_default_to_what_the_agent_section_defaults_to():
+    import inspect
+
+    from agents.base import PlanningAgent
+    from agents.online import OnlineWorldModel
+    from agents.planner import Planner
+    from experiments.config import AgentConfig
+
+    section = AgentConfig()
+    renames = {"method": "planner"}
+    not_settings = {"goal_obs", "surprise_head"}  # objects here, settings in the config
+    for cls in (Planner, PlanningAgent, OnlineWorldModel):
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            key = renames.get(name, name)
+            if key in not_settings or p.default is inspect.Parameter.empty or not hasattr(section, key):
+                continue
+            assert p.default == getattr(section, key), f"{cls.__name__}({name}=) vs agent.{key}"

@@ -53,8 +53,8 @@ class PlanningAgent:
 
     def __init__(self, *, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
                  surprise_weight: float = 1.0, goal_obs: Tensor | Sequence[float] | None = None,
-                 goal_weight: float = 0.0,
-                 draws: int = 1, complete_steps: int | None = None, complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
+                 goal_weight: float = 0.0, draws: int = 1, complete_steps: int | None = None,
+                 complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
                  warmup_steps: int = 10, fit_ratio: int = 1, score_bias: ScoreBias | None = None,
                  generator: torch.Generator | None = None) -> None:
         if surprise == "predicted" and world.surprise_head is None:

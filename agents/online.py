@@ -7,7 +7,7 @@ differ by initialisation and by data order, the usual bootstrap-free ensemble.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor

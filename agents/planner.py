@@ -20,8 +20,8 @@ The previous best sequence, shifted by one step, is always one candidate
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -34,8 +34,6 @@ from freeenergy.data import Standardiser, load_array, make_synthetic, split
 from freeenergy.models import build_from_settings, build_world_model
 from freeenergy.world_model import WorldModel
 
-
-
 #: Fixed per-model seed offsets (in the order the models arrived), so a model's result does not depend
 #: on the list order; a model without one gets a fixed offset from its name.
 SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5, "rae_gmm": 6}

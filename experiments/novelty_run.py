@@ -34,8 +34,8 @@ from experiments.context import RunContext
 from freeenergy import novelty as nv
 from freeenergy import spectral as sp
 from freeenergy.models import build_from_settings
-from freeenergy.world_model import WorldModel
 from freeenergy.waves import make_waves
+from freeenergy.world_model import WorldModel
 
 
 def reconstruction_error(model: Any, x: torch.Tensor, generator: torch.Generator) -> np.ndarray:

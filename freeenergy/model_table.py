@@ -20,8 +20,8 @@ torch, so the config can read it cheaply.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "leaky_relu", "linear")

@@ -18,8 +18,8 @@ class RunConfig:
     seeds: tuple[int, ...] = doc((), "Several seeds: the run repeats once per seed and reports mean and spread.")
     steps: int = doc(2000, "Environment steps per environment copy (agent and umbrella runs).")
     out_root: str = doc("runs", "Folder under which run folders are created (unless --out names one).")
-    checkpoint_every: int = doc(500, "Write a checkpoint every this many env steps, for `freeenergy resume` after a crash "
-                                "(0: only at the end and on interrupt).")
+    checkpoint_every: int = doc(500, "Write a checkpoint every this many env steps, for `freeenergy resume` "
+                                "after a crash (0: only at the end and on interrupt).")
     threads: int = doc(0, "Torch CPU threads (0: torch's default). Results depend on it only through float rounding.")
 
     def __post_init__(self) -> None:

@@ -18,6 +18,8 @@ _EXPORTS = {
     "Planner": "agents.planner",
     "Rollout": "agents.planner",
     "PlanningAgent": "agents.base",
+    "Objective": "agents.objective",
+    "ActionRepeat": "agents.repeat",
     "FreeEnergyAgent": "agents.free_energy",
     "AdversarialFreeEnergyAgent": "agents.adversarial",
     "RandomAgent": "agents.baselines",

@@ -11,6 +11,7 @@ ensemble disagrees about, which learning removes) or ``aleatoric``.
 from __future__ import annotations
 
 from agents.base import PlanningAgent
+from agents.objective import Objective
 
 
 class AdversarialFreeEnergyAgent(PlanningAgent):
@@ -19,4 +20,4 @@ class AdversarialFreeEnergyAgent(PlanningAgent):
     See :class:`agents.base.PlanningAgent` for the arguments.
     """
 
-    surprise_sign = -1.0
+    objective = Objective.MAXIMISE

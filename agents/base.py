@@ -2,8 +2,9 @@
 
 An agent is a thin binding of an :class:`OnlineWorldModel` (what it knows), a
 :class:`Planner` (how it searches) and the expected-free-energy terms of
-:mod:`agents.terms` (what it wants). The two agents differ only in the sign of
-the surprise term.
+:mod:`agents.terms` (what it wants). The two agents differ only in their
+:class:`agents.objective.Objective`, the sign of the surprise term. Holding
+decisions for several env steps is the wrapper :class:`agents.repeat.ActionRepeat`.
 
 Loop (DESIGN.md ``Agent`` contract)::
 
@@ -14,9 +15,12 @@ Loop (DESIGN.md ``Agent`` contract)::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
+from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
 from agents.terms import StepPrediction, step_score
@@ -29,7 +33,7 @@ class PlanningAgent:
         world: encoder + replay + world model(s), learning online.
         planner: candidate search over imagined rollouts.
         surprise: which surprise term scores a step: total, epistemic or aleatoric.
-        surprise_weight: weight of the surprise term in the cost (the subclass sets its sign).
+        surprise_weight: weight of the surprise term in the cost (its sign is ``objective.cost_sign``).
         goal_obs: optional goal observation ``(O,)`` (raw units) for the preference term.
         goal_weight: weight of the goal preference (risk) term.
         draws: completions per member and imagined step (noise draws).
@@ -40,19 +44,18 @@ class PlanningAgent:
         epsilon: chance of a uniformly random action per env and step.
         warmup_steps: steps of random actions before the first plan.
         fit_ratio: world-model steps per decision (per batch of N transitions).
-        action_repeat: env steps each decision is held for; the world model then learns
-            ``[obs_t, action, obs_t+k]`` transitions (temporal abstraction, like frame skip).
         score_bias: optional hook ``(Rollout) -> (N, C)`` added to the candidates' scores.
         generator: random source for epsilon and warmup actions.
     """
 
-    #: +1: minimise surprise; -1: maximise it.
-    surprise_sign: float = 1.0
+    #: What the actions do with the surprise (the subclasses set it).
+    objective: Objective = Objective.MINIMISE
 
-    def __init__(self, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
-                 surprise_weight: float = 1.0, goal_obs: Tensor | None = None, goal_weight: float = 0.0,
-                 draws: int = 1, complete_steps: int | None = None, complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
-                 warmup_steps: int = 10, fit_ratio: int = 1, action_repeat: int = 1, score_bias: ScoreBias | None = None,
+    def __init__(self, *, world: OnlineWorldModel, planner: Planner, surprise: str = "total",
+                 surprise_weight: float = 1.0, goal_obs: Tensor | Sequence[float] | None = None,
+                 goal_weight: float = 0.0, draws: int = 1, complete_steps: int | None = None,
+                 complete_init: str = "obs", fe_draws: int = 1, epsilon: float = 0.0,
+                 warmup_steps: int = 10, fit_ratio: int = 1, score_bias: ScoreBias | None = None,
                  generator: torch.Generator | None = None) -> None:
         if surprise == "predicted" and world.surprise_head is None:
             raise ValueError("surprise='predicted' needs a world with a surprise head")
@@ -61,7 +64,7 @@ class PlanningAgent:
         self.world = world
         self.planner = planner
         self.surprise = surprise
-        self.surprise_weight = float(surprise_weight) * self.surprise_sign
+        self.surprise_weight = float(surprise_weight) * self.objective.cost_sign
         self.goal_raw = None if goal_obs is None else torch.as_tensor(goal_obs, dtype=torch.float32,
                                                                        device=world.device)
         self.goal_weight = float(goal_weight)
@@ -75,13 +78,6 @@ class PlanningAgent:
         self.warmup_steps = int(warmup_steps)
         self.fit_ratio = int(fit_ratio)
         self.score_bias = score_bias
-        if int(action_repeat) < 1:
-            raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
-        self.action_repeat = int(action_repeat)
-        self._held: Tensor | None = None  # action held through the current decision
-        self._start_obs: Tensor | None = None  # (N, O) observation at the decision
-        self._open: Tensor | None = None  # (N,) bool: the decision's transition is not stored yet
-        self._k = 0  # env steps since the decision
         self.generator = generator
         self.steps = 0
         self.last_plan: dict[str, Tensor] = {}
@@ -119,25 +115,22 @@ class PlanningAgent:
         u = torch.rand((n, codec.dim), device=self.world.device, generator=self.generator) * 2 - 1
         return codec.decode(u)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the agent's tensors live."""
+        return self.world.device
+
     @torch.no_grad()
     def act(self, obs: Tensor) -> Tensor:
         """Actions for ``obs`` ``(N, O)`` in the env's format."""
-        obs = torch.as_tensor(obs, device=self.world.device, dtype=torch.float32)
-        if self.action_repeat > 1:
-            if self._held is not None and self._k % self.action_repeat:
-                return self._held
-            self._held = self._decide(obs)
-            self._start_obs, self._k = obs.clone(), 0
-            self._open = torch.ones(obs.shape[0], dtype=torch.bool, device=obs.device)
-            return self._held
-        return self._decide(obs)
+        return self._decide(torch.as_tensor(obs, device=self.world.device, dtype=torch.float32))
 
     def _decide(self, obs: Tensor) -> Tensor:
         n = obs.shape[0]
         if self.steps < self.warmup_steps or len(self.world.replay) == 0:
             return self._random_actions(n)
         actions, info = self.planner.plan(self.world.encoder.normalise_obs(obs), self.predict, self.cost,
-                                          maximise=False, score_bias=self.score_bias)
+                                          score_bias=self.score_bias)
         self.last_plan = info
         if self.epsilon > 0:
             rand = torch.rand(n, device=self.world.device, generator=self.generator) < self.epsilon
@@ -148,45 +141,50 @@ class PlanningAgent:
     @torch.no_grad()
     def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
                 weights: Tensor | None = None) -> Tensor:
-        """Store real transitions; returns the free energy ``(K,)`` of those stored, before learning.
+        """Store real transitions ``(N, ...)``; returns their free energy ``(N,)``, before learning."""
+        self.end_step(done)
+        return self.record(obs, actions, next_obs, weights)
 
-        With ``action_repeat`` k > 1 a copy's transition is stored when its
-        decision ends (after k steps, or earlier when its episode ends), so K
-        may be smaller than N, and 0 in between.
-        """
+    def end_step(self, done: Tensor | None = None) -> None:
+        """Count one env step and forget the warm-start plans of copies whose episode ended (``(N,)`` bool)."""
         self.steps += 1
         if done is not None and bool(done.any()):
             self.planner.reset(done)
-        if self.action_repeat == 1:
-            x = self.world.observe(obs, actions, next_obs, weights)
-            return self.world.free_energy(x, self.fe_draws)
-        self._k += 1
-        close = self._open.clone()
-        if self._k % self.action_repeat and done is not None:
-            close &= done.to(close.device)
-        elif self._k % self.action_repeat:
-            close[:] = False
-        self._open &= ~close
-        if not bool(close.any()):
-            return torch.zeros(0, device=self.world.device)
-        x = self.world.observe(self._start_obs[close], self._held[close], next_obs[close],
-                               None if weights is None else weights[close])
+
+    @torch.no_grad()
+    def record(self, obs: Tensor, actions: Tensor, next_obs: Tensor, weights: Tensor | None = None) -> Tensor:
+        """Store ``K`` transitions (any ``K``); returns their free energy ``(K,)`` before learning."""
+        x = self.world.observe(obs, actions, next_obs, weights)
         return self.world.free_energy(x, self.fe_draws)
 
     def update(self) -> dict[str, float]:
-        """``fit_ratio`` world-model steps per decision; returns the world model's metrics."""
-        if self.action_repeat > 1 and self._k % self.action_repeat:
-            return self.world.last_metrics
+        """``fit_ratio`` world-model steps; returns the world model's metrics."""
         return self.world.fit(self.fit_ratio)
 
+    @property
+    def last_metrics(self) -> dict[str, float]:
+        """The world model's metrics of its latest fit."""
+        return self.world.last_metrics
+
+    # ------------------------------------------------ the rare-state interface
+    def set_score_bias(self, bias: ScoreBias | None) -> None:
+        """Add ``bias(rollout) -> (N, C)`` to every candidate's planning score (None: no bias)."""
+        self.score_bias = bias
+
+    def weight_last_transitions(self, weights: Tensor) -> None:
+        """Importance weights ``(K,)`` of the ``K`` transitions the latest ``observe`` stored."""
+        self.world.weight_last(weights)
+
+    def restarted(self, mask: Tensor) -> None:
+        """Copies ``mask`` ``(N,)`` were put in new states outside their episode: drop their plans."""
+        self.planner.reset(mask.to(self.world.device))
+
     def state_dict(self) -> dict:
-        return {"world": self.world.state_dict(), "steps": self.steps, "k": self._k,
+        return {"world": self.world.state_dict(), "steps": self.steps,
                 "planner_prev": None if self.planner._prev is None else self.planner._prev.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         self.world.load_state_dict(state["world"])
         self.steps = int(state["steps"])
-        self._k = 0  # a resumed run starts a fresh decision
-        self._held = None
         prev = state.get("planner_prev")
         self.planner._prev = None if prev is None else prev.to(self.world.device)

@@ -27,6 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import Tensor
 
+from agents.objective import Objective
 from agents.online import OnlineWorldModel
 
 
@@ -87,15 +88,17 @@ class BonusTransform:
         source: the surprise source.
         int_coef: weight of the intrinsic term (>= 0).
         ext_coef: weight of the extrinsic reward (0 allowed).
-        maximise: True: surprise is rewarded (adversarial); False: penalised (minimiser).
+        objective: ``MAXIMISE``: surprise is rewarded (adversarial, novelty bonuses);
+            ``MINIMISE``: it is penalised (free-energy minimiser).
     """
 
     def __init__(self, source: SurpriseSource, int_coef: float = 1.0, ext_coef: float = 0.0,
-                 maximise: bool = True) -> None:
+                 objective: Objective = Objective.MAXIMISE) -> None:
         self.source = source
         self.int_coef = float(int_coef)
         self.ext_coef = float(ext_coef)
-        self.sign = 1.0 if maximise else -1.0
+        self.objective = Objective(objective)
+        self.sign = self.objective.reward_sign
         self.last_surprise: Tensor | None = None
         self.last_metrics: dict[str, float] = {}
 

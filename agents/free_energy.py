@@ -9,6 +9,7 @@ dark-room failure: given a light switch, the agent turns the lights off.
 from __future__ import annotations
 
 from agents.base import PlanningAgent
+from agents.objective import Objective
 
 
 class FreeEnergyAgent(PlanningAgent):
@@ -17,4 +18,4 @@ class FreeEnergyAgent(PlanningAgent):
     See :class:`agents.base.PlanningAgent` for the arguments.
     """
 
-    surprise_sign = 1.0
+    objective = Objective.MINIMISE

@@ -7,36 +7,16 @@ differ by initialisation and by data order, the usual bootstrap-free ensemble.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from agents.encoding import TransitionEncoder
+from agents.objective import Objective
 from agents.replay import ReplayBuffer
 from agents.surprise_head import SurpriseHead
 from freeenergy.world_model import WorldModel
-
-
-def weighted_fit_step(model: WorldModel, x: Tensor, weights: Tensor) -> dict[str, float]:
-    """One optimiser step on the importance-weighted mean of ``per_sample_loss``.
-
-    ``x`` ``(B, D)``, ``weights`` ``(B,)``; the weights are normalised to mean 1
-    so that the step size does not depend on their scale.
-    """
-    opt = model.optimiser()
-    opt.zero_grad(set_to_none=True)
-    per, terms = model.per_sample_loss(model._check_x(x))
-    w = weights.to(per.device, per.dtype)
-    w = w / w.mean().clamp_min(1e-12)
-    total = (per * w).mean()
-    if not torch.isfinite(total):
-        raise FloatingPointError(f"{type(model).__name__} loss is {total.item()}; lower lr?")
-    total.backward()
-    opt.step()
-    out = {"loss": float(total.detach())}
-    out.update({k: float(v.detach().mean()) for k, v in terms.items()})
-    return out
 
 
 class OnlineWorldModel:
@@ -56,14 +36,14 @@ class OnlineWorldModel:
             to predict member 0's free energy from ``[obs_t, action_t]``.
         head_discount: ``gamma`` of the head's bootstrapped cumulative free energy
             (0: one step; > 0 needs discrete actions).
-        head_maximise: bootstrap with ``max`` (a surprise maximiser) instead of ``min``.
+        objective: the acting agent's objective; the head bootstraps with its best next action.
     """
 
-    def __init__(self, encoder: TransitionEncoder, members: Sequence[WorldModel], replay_capacity: int,
+    def __init__(self, *, encoder: TransitionEncoder, members: Sequence[WorldModel], replay_capacity: int,
                  batch_size: int, device: torch.device | str = "cpu",
                  generator: torch.Generator | None = None, recent_fraction: float = 0.0,
                  recent_window: int = 1024, surprise_head: SurpriseHead | None = None,
-                 head_discount: float = 0.0, head_maximise: bool = False) -> None:
+                 head_discount: float = 0.0, objective: Objective = Objective.MINIMISE) -> None:
         if not members:
             raise ValueError("OnlineWorldModel needs at least one world model")
         for m in members:
@@ -81,9 +61,10 @@ class OnlineWorldModel:
         if head_discount and not encoder.actions.discrete:
             raise ValueError("a discounted surprise head needs a Discrete action space")
         self.head_discount = float(head_discount)
-        self.head_maximise = bool(head_maximise)
+        self.objective = Objective(objective)
         self.fit_steps = 0
         self.last_metrics: dict[str, float] = {}
+        self._last_slots: Tensor | None = None  # replay slots of the latest observe
 
     @property
     def model(self) -> WorldModel:
@@ -95,8 +76,16 @@ class OnlineWorldModel:
         """Store a batch of transitions; returns their normalised joint rows ``(B, D)``."""
         raw = self.encoder.raw(obs, actions, next_obs)
         self.encoder.update(raw[:, self.encoder.next_slice])
-        self.replay.add(raw, weights)
+        self._last_slots = self.replay.add(raw, weights)
         return self.encoder.normalise_raw(raw)
+
+    def weight_last(self, weights: Tensor) -> None:
+        """Set the importance weights ``(K,)`` of the ``K`` rows the latest ``observe`` stored."""
+        slots = self._last_slots
+        if slots is None or weights.numel() != slots.numel():
+            have = 0 if slots is None else slots.numel()
+            raise ValueError(f"got {weights.numel()} importance weights for the {have} transitions stored last")
+        self.replay.set_weights(slots, weights)
 
     def fit(self, steps: int = 1) -> dict[str, float]:
         """``steps`` optimiser steps for every member on fresh replay draws; metrics of member 0."""
@@ -107,10 +96,7 @@ class OnlineWorldModel:
             for i, m in enumerate(self.members):
                 raw, w = self._batch()
                 x = self.encoder.normalise_raw(raw)
-                if bool((w == 1).all()):
-                    out = m.fit_step(x)
-                else:
-                    out = weighted_fit_step(m, x, w)
+                out = m.fit_step(x, None if bool((w == 1).all()) else w)
                 if i == 0:
                     metrics = out
                     if self.surprise_head is not None:
@@ -118,7 +104,7 @@ class OnlineWorldModel:
                             target = m.free_energy(x, 1)
                             if self.head_discount:
                                 target = target + self.head_discount * self.surprise_head.bootstrap(
-                                    x[:, self.encoder.next_slice], self.encoder.act_dim, self.head_maximise)
+                                    x[:, self.encoder.next_slice], self.encoder.act_dim, self.objective)
                         known = x[:, : self.encoder.next_slice.start]
                         metrics["surprise_head_error"] = self.surprise_head.fit_step(known, target)
             self.fit_steps += 1
@@ -150,7 +136,7 @@ class OnlineWorldModel:
     def state_dict(self, replay_rows: int | None = 4096) -> dict:
         return {
             "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in self.members],
-            "optimisers": [m.optimiser().state_dict() for m in self.members],
+            "optimisers": [m.optimiser_state_dict() for m in self.members],
             "encoder": self.encoder.state_dict(),
             "replay": self.replay.state_dict(replay_rows),
             "fit_steps": self.fit_steps,
@@ -161,7 +147,7 @@ class OnlineWorldModel:
     def load_state_dict(self, state: dict) -> None:
         for m, sd, opt in zip(self.members, state["members"], state["optimisers"]):
             m.load_state_dict(sd)
-            m.optimiser().load_state_dict(opt)
+            m.load_optimiser_state_dict(opt)
         self.encoder.load_state_dict(state["encoder"])
         self.replay.load_state_dict(state["replay"])
         self.fit_steps = int(state["fit_steps"])

@@ -20,8 +20,8 @@ The previous best sequence, shifted by one step, is always one candidate
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -70,7 +70,7 @@ class Planner:
         generator: random source for candidates.
     """
 
-    def __init__(self, codec: ActionCodec, horizon: int = 8, candidates: int = 64, method: str = "shooting",
+    def __init__(self, *, codec: ActionCodec, horizon: int = 6, candidates: int = 64, method: str = "shooting",
                  cem_iters: int = 3, elite_frac: float = 0.1, repeat_prob: float = 0.5, discount: float = 1.0,
                  device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> None:
         if method not in ("shooting", "cem"):
@@ -160,16 +160,17 @@ class Planner:
                        surprise=torch.stack(surprises, 1).reshape(n, c, h))
 
     @torch.no_grad()
-    def plan(self, obs: Tensor, predict: PredictFn, cost_fn: CostFn, maximise: bool = False,
+    def plan(self, obs: Tensor, predict: PredictFn, cost_fn: CostFn,
              score_bias: ScoreBias | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Best first actions for ``obs`` ``(N, O)`` (normalised).
 
         Scores are the summed per-step costs (plus ``score_bias(rollout)``);
-        the lowest wins, or the highest with ``maximise``. Returns env-format
-        actions and ``{"score": (N,), "surprise": (N,)}`` of the chosen sequences.
+        the lowest wins (an agent that maximises a term puts it in the cost
+        with a negative sign, see :class:`agents.objective.Objective`). Returns
+        env-format actions and ``{"score": (N,), "surprise": (N,)}`` of the
+        chosen sequences.
         """
         n = obs.shape[0]
-        sign = -1.0 if maximise else 1.0
         if self._prev is None or self._prev.shape[0] != n:
             self._prev = self._initial_codes(n)
         warm = torch.cat([self._prev[:, 1:], self._initial_codes(n)[:, -1:]], dim=1)  # shifted plan
@@ -182,13 +183,12 @@ class Planner:
             score = rollout.cost.sum(-1)
             if score_bias is not None:
                 score = score + score_bias(rollout)
-            signed = sign * score  # lower is better from here on
-            best = signed.argmin(dim=1)
+            best = score.argmin(dim=1)
             rows = torch.arange(n, device=obs.device)
             best_codes, best_scores = codes[rows, best], score[rows, best]
             best_surprise = rollout.surprise[rows, best].mean(-1)
             if self.method == "cem":
-                dist = self._refit(codes, signed, dist)
+                dist = self._refit(codes, score, dist)
         self._prev = best_codes
         self.last_rollout = rollout
         return self.codec.decode(best_codes[:, 0]), {"score": best_scores, "surprise": best_surprise}

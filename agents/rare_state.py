@@ -35,14 +35,28 @@ decile of reachable cells under random play (:func:`rare_visit_summary`).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from agents.explore import Visitation
+from agents.planner import ScoreBias
 from freeenergy import umbrella as um
+
+
+class BiasedAgent(Protocol):
+    """What rare-state biasing needs of an agent, and nothing more."""
+
+    def set_score_bias(self, bias: ScoreBias | None) -> None:
+        """Add ``bias(rollout) -> (N, C)`` to the planning scores."""
+
+    def weight_last_transitions(self, weights: Tensor) -> None:
+        """Importance weights ``(N,)`` of the transitions the latest ``observe`` stored."""
+
+    def restarted(self, mask: Tensor) -> None:
+        """Copies ``mask`` ``(N,)`` were put in new states: forget their plans."""
 
 
 class RareStateBias:
@@ -66,7 +80,7 @@ class RareStateBias:
         generator: random source (restarts).
     """
 
-    def __init__(self, num_envs: int, windows: int, kappa: float = 0.0, kappa_factor: float = 1.0,
+    def __init__(self, *, num_envs: int, windows: int, kappa: float = 0.0, kappa_factor: float = 1.0,
                  weight: float = 1.0, fe_quantiles: tuple[float, float] = (0.5, 0.99),
                  reset_fraction: float = 0.25, refresh: int = 200, importance_weights: bool = True,
                  memory: int = 4096, max_weight: float = 10.0, device: str | torch.device = "cpu",
@@ -90,7 +104,6 @@ class RareStateBias:
         self._win = torch.empty(0, dtype=torch.long, device=self.device)
         self._states: Tensor | None = None
         self._pending_states: Tensor | None = None
-        self._replay_pos = 0
         self._n_k: Tensor | None = None
         self._imagined = torch.empty(0, device=self.device)
         self._pool_norm = 1.0
@@ -103,8 +116,9 @@ class RareStateBias:
     def from_config(cls, u: Any, num_envs: int, device: torch.device, generator: torch.Generator | None
                     ) -> RareStateBias:
         """From an ``umbrella`` config section."""
-        return cls(num_envs, u.windows, u.kappa, u.kappa_factor, u.weight, tuple(u.fe_quantiles),
-                   u.reset_fraction, u.refresh, u.importance_weights, device=device, generator=generator)
+        return cls(num_envs=num_envs, windows=u.windows, kappa=u.kappa, kappa_factor=u.kappa_factor,
+                   weight=u.weight, fe_quantiles=tuple(u.fe_quantiles), reset_fraction=u.reset_fraction,
+                   refresh=u.refresh, importance_weights=u.importance_weights, device=device, generator=generator)
 
     # ---------------------------------------------------------------- planning
     def bias(self, fe: Tensor) -> Tensor:
@@ -127,9 +141,8 @@ class RareStateBias:
         return self.bias(fe).sum(-1)
 
     # ---------------------------------------------------------------- the loop
-    def before_step(self, env: Any, agent: Any) -> None:
-        """Remember the copies' states and the replay position (call right before ``env.step``)."""
-        self._replay_pos = int(agent.world.replay.pos)
+    def before_step(self, env: Any, agent: Any = None) -> None:
+        """Remember the copies' states (call right before ``env.step``)."""
         if self.can_restart:
             try:
                 self._pending_states = env.get_state().clone()
@@ -137,18 +150,20 @@ class RareStateBias:
                 self.can_restart = False
                 self._pending_states = None
 
-    def after_step(self, env: Any, agent: Any, fe: Tensor, obs: Tensor, step: int) -> Tensor:
-        """Weight the new replay rows, remember (state, F); every ``refresh`` steps re-centre and restart.
+    def after_step(self, env: Any, agent: BiasedAgent, fe: Tensor, obs: Tensor, step: int) -> Tensor:
+        """Weight the new transitions, remember (state, F); every ``refresh`` steps re-centre and restart.
 
         ``fe`` ``(N,)`` is the free energy of this step's transitions (what
         ``agent.observe`` returned) and ``obs`` the observation the loop will act
-        on next; returns it, changed where copies were restarted.
+        on next; returns it, changed where copies were restarted. The agent is
+        reached only through :class:`BiasedAgent`.
         """
         fe = fe.detach().to(self.device).float().reshape(-1)
+        if fe.numel() != self.num_envs:
+            raise ValueError(f"rare-state biasing needs one transition per copy and step ({self.num_envs}), "
+                             f"got {fe.numel()}: set agent.action_repeat=1 with umbrella.windows > 0")
         self._remember(fe)
-        replay = agent.world.replay
         if self.importance_weights and self.centres is not None:
-            slots = (self._replay_pos + torch.arange(fe.numel(), device=replay.device)) % replay.capacity
             w, _ = um.unbiasing_weights(fe, self.window_n, self.centres, self.kappa, 1.0, self.f_k,
                                         self._n_k, normalise=False)
             # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
@@ -156,7 +171,7 @@ class RareStateBias:
             # Clipped: a transition far outside every window would get an enormous weight and
             # turn a minibatch into one sample (less variance for a little bias).
             w = (w * self._pool_norm).clamp(1.0 / self.max_weight, self.max_weight)
-            replay.set_weights(slots, w.to(replay.device))
+            agent.weight_last_transitions(w)
             self.weight_sum += float(w.sum())
             self.weight_sq_sum += float((w * w).sum())
             self.weight_count += w.numel()
@@ -196,7 +211,7 @@ class RareStateBias:
                                                  n_k=self._n_k, normalise=False)
             self._pool_norm = 1.0 / max(float(raw.mean()), 1e-30)
 
-    def _restart(self, env: Any, agent: Any, obs: Tensor) -> Tensor:
+    def _restart(self, env: Any, agent: BiasedAgent, obs: Tensor) -> Tensor:
         if not self.can_restart or self._states is None or self.reset_fraction == 0:
             return obs
         k = int(round(self.reset_fraction * self.num_envs))
@@ -214,7 +229,7 @@ class RareStateBias:
             return obs
         mask = torch.zeros(self.num_envs, dtype=torch.bool, device=env.device)
         mask[copies] = True
-        agent.planner.reset(mask.to(agent.world.device))
+        agent.restarted(mask)
         self.restarts += k
         return torch.where(mask[:, None], new_obs.to(obs), obs)
 

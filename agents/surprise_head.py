@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from agents.objective import Objective
+
 
 class SurpriseHead(nn.Module):
     """``S(obs, action) -> (B,)`` >= 0, regressed on observed free energy.
@@ -36,13 +38,13 @@ class SurpriseHead(nn.Module):
         return self.net(known).squeeze(-1)
 
     @torch.no_grad()
-    def bootstrap(self, next_obs: Tensor, num_actions: int, maximise: bool) -> Tensor:
-        """``opt_a' S(next_obs, a')`` over one-hot discrete actions: ``(B, O) -> (B,)``."""
+    def bootstrap(self, next_obs: Tensor, num_actions: int, objective: Objective) -> Tensor:
+        """``best_a' S(next_obs, a')`` over one-hot discrete actions (the agent's ``objective``): ``(B, O) -> (B,)``."""
         b = next_obs.shape[0]
         eye = torch.eye(num_actions, device=next_obs.device)
         rows = torch.cat([next_obs.repeat_interleave(num_actions, 0), eye.repeat(b, 1)], dim=1)
         values = self(rows).view(b, num_actions)
-        return values.max(1).values if maximise else values.min(1).values
+        return objective.best(values, 1)
 
     def fit_step(self, known: Tensor, target: Tensor) -> float:
         """One regression step towards ``target`` ``(B,)``; returns the squared error."""

@@ -44,9 +44,10 @@ def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
     g = torch.Generator(device=dev).manual_seed(0)
     env = envs.make("freeenergy/MultiRoom-v0", n, dev)
     enc = TransitionEncoder(env.obs_dim, env.single_action_space, dev)
-    world = OnlineWorldModel(enc, [RAE(enc.dim, device=dev)], 10_000, 128, dev, g)
-    planner = Planner(enc.actions, horizon=h, candidates=c, repeat_prob=0.8, device=dev, generator=g)
-    agent = AdversarialFreeEnergyAgent(world, planner, warmup_steps=0, generator=g)
+    world = OnlineWorldModel(encoder=enc, members=[RAE(enc.dim, device=dev)], replay_capacity=10_000,
+                             batch_size=128, device=dev, generator=g)
+    planner = Planner(codec=enc.actions, horizon=h, candidates=c, repeat_prob=0.8, device=dev, generator=g)
+    agent = AdversarialFreeEnergyAgent(world=world, planner=planner, warmup_steps=0, generator=g)
     obs = env.reset(seed=0)
     for _ in range(3):  # fill replay, warm up kernels
         a = agent.act(obs) if len(world.replay) else env.sample_actions()
@@ -85,7 +86,7 @@ def bench_sb3(total_steps: int, num_envs: int, fit_every: int) -> dict:
         venv = BatchedVecEnv(env, seed=0)
         if bonus:
             enc = TransitionEncoder(env.obs_dim, env.single_action_space)
-            world = OnlineWorldModel(enc, [RAE(enc.dim)], 50_000, 128)
+            world = OnlineWorldModel(encoder=enc, members=[RAE(enc.dim)], replay_capacity=50_000, batch_size=128)
             source = WorldModelSurprise(world, fit_ratio=1, fe_draws=1, fit_every=fit_every)
             venv = SurpriseBonusVecEnv(venv, BonusTransform(source, 1.0))
         model = PPO("MlpPolicy", venv, n_steps=64, batch_size=512, n_epochs=4, seed=0, device="cpu", verbose=0)

@@ -33,7 +33,7 @@ from freeenergy.models import build_world_model
 from freeenergy.world_model import WorldModel
 
 NET = {"hidden": [256], "code_dim": 256, "code_activation": "sigmoid", "output_activation": "sigmoid",
-       "prior": "uniform", "passes": 7, "sigma": 0.4, "lam": 0.0, "lr": 1e-3}
+       "prior": "uniform", "passes": 7, "sigma": 0.4, "code_penalty": 0.0, "lr": 1e-3}
 
 
 def train(steps: int, batch: int, seed: int, ckpt: Path, every: int, resume: bool) -> tuple[WorldModel, float, int]:

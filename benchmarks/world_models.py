@@ -23,7 +23,7 @@ from freeenergy.data import parabola
 from freeenergy.models import WORLD_MODELS, build_world_model
 
 SETTINGS = {"hidden": [128], "code_dim": 6, "lr": 1e-3}
-RAE_SETTINGS = {"passes": 3, "sigma": 0.1, "lam": 0.03}
+RAE_SETTINGS = {"passes": 3, "sigma": 0.1, "code_penalty": 0.03}
 
 
 def _sync(device: torch.device) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,19 @@ import torch
 
 from experiments.config import ConfigError, WorldModelConfig, build, to_dict
 from experiments.presets import PRESET_DIR
-from freeenergy import metrics
+from freeenergy import metrics, model_table
 from freeenergy.data import Standardiser, load_array, make_synthetic, split
-from freeenergy.models import build_from_options
+from freeenergy.models import build_from_settings, build_world_model
 from freeenergy.world_model import WorldModel
 
-#: Models whose sampling is a chain that can start from data-space points.
-CHAIN_MODELS = ("rae", "mc_ae", "dae")
-#: Fixed per-model seed offsets, so a model's result does not depend on the list order.
+#: Fixed per-model seed offsets (in the order the models arrived), so a model's result does not depend
+#: on the list order; a model without one gets a fixed offset from its name.
 SEED_OFFSETS = {"rae": 0, "ae": 1, "mc_ae": 2, "vae": 3, "dae": 4, "gan": 5, "rae_gmm": 6}
+
+
+def seed_offset(name: str) -> int:
+    """The seed offset of model ``name`` (``SEED_OFFSETS``, else one derived from the name)."""
+    return SEED_OFFSETS.get(name, 7 + zlib.crc32(name.encode()) % 9973)
 
 
 def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -73,12 +78,17 @@ def resolve_data_path(path: str) -> Path:
     return bundled if bundled.exists() else p
 
 
-def model_options(ctx: Any, name: str) -> dict:
+def model_options(cfg: Any, name: str) -> dict:
     """``world_model`` settings with ``generative.overrides[name]`` applied (validated)."""
-    base = to_dict(ctx.cfg.world_model)
-    base.update(ctx.cfg.generative.overrides.get(name, {}) or {})
+    base = to_dict(cfg.world_model)
+    base.update(cfg.generative.overrides.get(name, {}) or {})
     base["name"] = name
     return to_dict(build(WorldModelConfig, base, f"generative.overrides.{name}."))
+
+
+def build_model(cfg: Any, name: str, dim: int, device: Any) -> WorldModel:
+    """Model ``name`` of a generative run for ``(B, dim)`` data (the world_model section + its overrides)."""
+    return build_from_settings(name, dim, model_options(cfg, name), device=device)
 
 
 def train_model(ctx: Any, name: str, model: WorldModel, x: torch.Tensor, scaler: Standardiser) -> tuple[float, dict]:
@@ -87,8 +97,8 @@ def train_model(ctx: Any, name: str, model: WorldModel, x: torch.Tensor, scaler:
     n = x.shape[0]
     batch = n if g.batch_size == 0 else min(g.batch_size, n)
     fresh = g.fresh_batches and d.name in ("parabola", "hexamodal")
-    rng = np.random.default_rng(ctx.seed + 7919 * (1 + SEED_OFFSETS[name]))
-    gen = torch.Generator().manual_seed(ctx.seed + SEED_OFFSETS[name])
+    rng = np.random.default_rng(ctx.seed + 7919 * (1 + seed_offset(name)))
+    gen = torch.Generator().manual_seed(ctx.seed + seed_offset(name))
     log_every = max(1, g.steps // 100)
     last: dict = {}
     bar = ctx.progress(g.steps, f"train {name}")
@@ -115,9 +125,9 @@ def train_model(ctx: Any, name: str, model: WorldModel, x: torch.Tensor, scaler:
 def draw_samples(ctx: Any, name: str, model: WorldModel, x: torch.Tensor) -> np.ndarray:
     """``generative.samples`` samples ``(S, D)`` in model space (seeded)."""
     g = ctx.cfg.generative
-    gen = torch.Generator(device=x.device).manual_seed(ctx.seed + 100 + SEED_OFFSETS[name])
+    gen = torch.Generator(device=x.device).manual_seed(ctx.seed + 100 + seed_offset(name))
     x0 = None
-    if g.sample_init == "uniform" and name in CHAIN_MODELS:
+    if g.sample_init == "uniform" and model_table.spec(name).chain:
         lo, hi = x.min(0).values, x.max(0).values
         u = torch.rand((g.samples, x.shape[1]), device=x.device, generator=gen)
         x0 = lo + (hi - lo) * u
@@ -201,13 +211,12 @@ def run(ctx: Any) -> dict:
     x = torch.from_numpy(scaler.transform(train)).to(ctx.device)
     dim = x.shape[1]
     # One throwaway step first, so the first model's timing holds no library start-up cost.
-    build_from_options("ae", dim, {}, device=ctx.device).fit_step(x[:8])
+    build_world_model("ae", dim, device=ctx.device).fit_step(x[:8])
     results: dict[str, dict] = {}
     collected: dict[str, np.ndarray] = {}
     for name in g.models:
-        torch.manual_seed(ctx.seed + SEED_OFFSETS[name])
-        opts = model_options(ctx, name)
-        model = build_from_options(name, dim, opts, device=ctx.device)
+        torch.manual_seed(ctx.seed + seed_offset(name))
+        model = build_model(cfg, name, dim, ctx.device)
         seconds, last = train_model(ctx, name, model, x, scaler)
         samples = scaler.inverse(draw_samples(ctx, name, model, x)).astype(np.float32)
         ctx.save_array(f"samples_{name}", samples)

@@ -33,8 +33,9 @@ from experiments.config import ConfigError, to_dict
 from experiments.context import RunContext
 from freeenergy import novelty as nv
 from freeenergy import spectral as sp
-from freeenergy.models import build_from_options
+from freeenergy.models import build_from_settings
 from freeenergy.waves import make_waves
+from freeenergy.world_model import WorldModel
 
 
 def reconstruction_error(model: Any, x: torch.Tensor, generator: torch.Generator) -> np.ndarray:
@@ -46,6 +47,26 @@ def reconstruction_error(model: Any, x: torch.Tensor, generator: torch.Generator
 def spectra(x: np.ndarray, nc: Any) -> dict[str, float]:
     return {"entropy": sp.dominant_frequency_entropy(x),
             "peaks": sp.distinct_peaks(x, nc.peak_rel_power, nc.peak_min_share)}
+
+
+def round_record(res: Any, novel_np: np.ndarray, errors: tuple[np.ndarray, ...], nc: Any) -> dict[str, float]:
+    """A round's figures from its search result, novel samples and (novel, data, noise) errors."""
+    err_novel, err_data, err_noise = errors
+    return {
+        "error_percentile": sp.error_percentile(err_novel, err_data, err_noise),
+        "noise_like_fraction": sp.noise_like_fraction(novel_np, nc.noise_flatness),
+        "novel_entropy": sp.dominant_frequency_entropy(novel_np),
+        "cycle_error_start": float(res.cycle_errors[0].mean()),
+        "cycle_error_end": float(res.cycle_errors[-1].mean()),
+        "novel_error_median": float(np.median(err_novel)),
+        "data_error_median": float(np.median(err_data)),
+        "noise_error_median": float(np.median(err_noise)),
+    }
+
+
+def build_model(cfg: Any, dim: int, device: Any) -> WorldModel:
+    """The novelty run's world model for ``(B, dim)`` waveforms, from the world_model section."""
+    return build_from_settings(cfg.world_model.name, dim, to_dict(cfg.world_model), device)
 
 
 def run(ctx: RunContext) -> dict:
@@ -60,7 +81,7 @@ def run(ctx: RunContext) -> dict:
     data = torch.as_tensor(make_waves(cfg.data.n, nc.wave_length, tuple(nc.wave_band), seed=ctx.seed), device=dev)
     noise = torch.as_tensor(sp.matched_white_noise(data.cpu().numpy(), min(cfg.data.n, 1000), ctx.seed + 7),
                             device=dev)
-    model = build_from_options(cfg.world_model.name, nc.wave_length, to_dict(cfg.world_model), dev)
+    model = build_model(cfg, nc.wave_length, dev)
     if not hasattr(model, "encode") or not hasattr(model, "decode"):
         raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
                           "expected an autoencoder-style model")
@@ -82,18 +103,8 @@ def run(ctx: RunContext) -> dict:
         err_data = reconstruction_error(model, data, dev_gen)
         err_noise = reconstruction_error(model, noise, dev_gen)
         data = res.data
-        rec = {
-            "round": r,
-            "error_percentile": sp.error_percentile(err_novel, err_data, err_noise),
-            "noise_like_fraction": sp.noise_like_fraction(novel_np, nc.noise_flatness),
-            "novel_entropy": sp.dominant_frequency_entropy(novel_np),
-            "cycle_error_start": float(res.cycle_errors[0].mean()),
-            "cycle_error_end": float(res.cycle_errors[-1].mean()),
-            "novel_error_median": float(np.median(err_novel)),
-            "data_error_median": float(np.median(err_data)),
-            "noise_error_median": float(np.median(err_noise)),
-            **spectra(data.cpu().numpy(), nc),
-        }
+        rec = {"round": r, **round_record(res, novel_np, (err_novel, err_data, err_noise), nc),
+               **spectra(data.cpu().numpy(), nc)}
         metrics = nv.train_epochs(model, data, nc.epochs, bs, gen)
         rec["loss"] = metrics.get("loss", float("nan"))
         rounds.append(rec)
@@ -109,6 +120,11 @@ def run(ctx: RunContext) -> dict:
 
     final_np = data.cpu().numpy()
     ctx.save_array("data_final", final_np)
+    return {**summarise(initial, final_np, rounds, nc), "train_seconds": time.perf_counter() - t0}
+
+
+def summarise(initial: dict[str, float], final_np: np.ndarray, rounds: list[dict], nc: Any) -> dict[str, Any]:
+    """The run's summary from the initial spectra, the final data ``(N, L)`` and the round records."""
     final = spectra(final_np, nc)
     last = rounds[-1] if rounds else {}
     return {
@@ -125,5 +141,4 @@ def run(ctx: RunContext) -> dict:
         "final_error_percentile": last.get("error_percentile", float("nan")),
         "final_data_noise_like_fraction": sp.noise_like_fraction(final_np, nc.noise_flatness),
         "rounds": rounds,
-        "train_seconds": time.perf_counter() - t0,
     }

@@ -356,7 +356,7 @@ def check_env(cfg: Config) -> None:
     """
     import gymnasium as gym
 
-    from experiments.agent_run import make_env
+    from experiments.build import make_env
 
     try:
         env = make_env(cfg, "cpu", num_envs=1)

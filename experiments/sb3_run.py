@@ -14,11 +14,13 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.bonus import BonusTransform, SurpriseBonusVecEnv, find_bonus_wrapper
+from experiments import agent_table
 from experiments.config import Config, ConfigError
 from experiments.context import RunContext
 from experiments.driver import RunDriver, RunHook
 
-SB3_ALGOS = ("ppo", "a2c", "dqn", "sac")
+#: Agent types learned by stable-baselines3: the rows of kind "sb3" in the agent table.
+SB3_ALGOS = agent_table.of_kind("sb3")
 
 
 class SB3Hook(RunHook):
@@ -95,9 +97,9 @@ def check_action_space(cfg: Config, action_space: Any) -> None:
 
 def make_model(cfg: Config, venv: Any, ctx: RunContext) -> Any:
     """The SB3 algorithm ``agent.type`` on ``venv`` with ``agent.sb3_kwargs``."""
-    import stable_baselines3 as sb3
+    from experiments.build import load_entry
 
-    algo_cls = {"ppo": sb3.PPO, "a2c": sb3.A2C, "dqn": sb3.DQN, "sac": sb3.SAC}[cfg.agent.type]
+    algo_cls = load_entry(agent_table.AGENTS[cfg.agent.type].entry)
     check_action_space(cfg, venv.action_space)
     try:
         return algo_cls("MlpPolicy", venv, seed=ctx.seed, device=ctx.device, verbose=0,

@@ -39,7 +39,7 @@ def _mb_module() -> Any:
 
 def build_env(cfg: Any, device: torch.device, start: str = "A") -> Any:
     """The batched Müller-Brown twin with no truncation (windows run one long chain each)."""
-    from experiments.agent_run import make_env
+    from experiments.build import make_env
 
     # Windows bias the twin's state through its force action: a Gymnasium-adapted copy cannot.
     adapted = [f"{k}={v!r}" for k, v in (("env.map_xy", cfg.env.map_xy), ("env.vector", cfg.env.vector))

@@ -1,7 +1,7 @@
 """Walk-back denoising autoencoder (Bengio et al. 2013, "Generalized
 denoising auto-encoders as generative models"; GSNs, 2014).
 
-Training corrupts and reconstructs for ``walkback`` steps, each step starting
+Training corrupts and reconstructs for ``passes`` (walk-back) steps, each step starting
 from the previous reconstruction, and scores every reconstruction against the
 clean ``x``::
 
@@ -16,63 +16,40 @@ code space. Sampling runs the chain ``x <- D(E(x + c*eps))``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from freeenergy import model_table as table
 from freeenergy.networks import mlp
-from freeenergy.rae import PRIORS
 from freeenergy.world_model import WorldModel, code_penalty, squared_error
 
 
 class WalkbackDAE(WorldModel):
     """Denoising AE trained with walk-back, sampled by its Markov chain.
 
-    Args:
-        input_dim, code_dim, hidden, lam, activation, code_activation,
-            output_activation, lr, device: as for ``RAE``.
-        corruption: std ``c`` of the Gaussian corruption in data space.
-        walkback: corrupt-reconstruct steps ``N`` per training example.
-        prior: starting codes of ``sample``: "normal" or "uniform" (sigmoid codes).
-        sample_steps: decodes in ``sample`` (first one decodes a prior code).
-        complete_steps: iterations of ``complete``.
+    Options (row ``dae`` of :mod:`freeenergy.model_table`): ``code_dim``,
+    ``hidden``/``depth``, ``code_penalty``, the activations, ``prior`` and
+    ``lr`` as for ``RAE``; ``corruption`` the std ``c`` of the Gaussian
+    corruption in data space; ``passes`` the corrupt-reconstruct steps ``N``
+    per training example (walk-back); ``sample_steps`` decodes in ``sample``
+    (0: 20; the first decodes a prior code); ``complete_steps`` (0: 5).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        corruption: float = 0.5,
-        walkback: int = 4,
-        lam: float = 0.03,
-        activation: str = "relu",
-        code_activation: str = "linear",
-        output_activation: str = "linear",
-        prior: str = "normal",
-        sample_steps: int = 20,
-        complete_steps: int = 5,
-        lr: float = 1e-3,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(input_dim, lr)
-        if int(walkback) < 1 or corruption < 0 or lam < 0:
-            raise ValueError(
-                f"need walkback >= 1, corruption >= 0, lam >= 0; got {walkback}, {corruption}, {lam}"
-            )
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
-        self.prior = prior
-        self.code_dim = int(code_dim)
-        self.corruption = float(corruption)
-        self.walkback = int(walkback)
-        self.lam = float(lam)
-        self.default_sample_steps = int(sample_steps)
-        self.default_complete_steps = int(complete_steps)
-        hidden = [int(h) for h in hidden]
-        self.encoder = mlp(input_dim, hidden, self.code_dim, activation, code_activation)
-        self.decoder = mlp(self.code_dim, hidden[::-1], input_dim, activation, output_activation)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, **options)
+        o = self.options
+        self.prior = o["prior"]
+        self.code_dim = int(o["code_dim"])
+        self.corruption = float(o["corruption"])
+        self.walkback = int(o["passes"])
+        self.lam = float(o["code_penalty"])
+        self.default_sample_steps = int(o["sample_steps"] or 20)
+        self.default_complete_steps = int(o["complete_steps"] or 5)
+        hidden = table.widths(o)
+        self.encoder = mlp(input_dim, hidden, self.code_dim, o["activation"], o["code_activation"])
+        self.decoder = mlp(self.code_dim, hidden[::-1], input_dim, o["activation"], o["output_activation"])
         self.free_energy_draws = 4 if self.corruption > 0 else 1
         self.to(device)
 

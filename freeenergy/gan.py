@@ -18,57 +18,42 @@ follows (documented choices, not densities):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from freeenergy import model_table as table
 from freeenergy.networks import mlp
-from freeenergy.world_model import WorldModel
+from freeenergy.world_model import WorldModel, normalised_weights
 
 
 class GAN(WorldModel):
     """MLP generator ``G: (B, C) -> (B, D)`` and discriminator ``(B, D) -> (B,)`` logits.
 
-    Args:
-        input_dim, code_dim (the generator's noise dimension), hidden,
-            activation, output_activation, lr, device: as for ``RAE``.
-        smoothing: one-sided label smoothing of the real targets.
-        disc_hidden: hidden widths of the discriminator (default ``hidden``).
-        search_steps: Adam steps of the latent search in ``encode``/``complete``.
-        search_lr: learning rate of that search.
+    Options (row ``gan`` of :mod:`freeenergy.model_table`): ``code_dim`` (the
+    generator's noise dimension), ``hidden``/``depth``, ``activation``,
+    ``output_activation``, ``lr`` as for ``RAE``; ``smoothing`` one-sided
+    label smoothing of the real targets; ``disc_hidden`` the discriminator's
+    widths (empty: the generator's); ``search_steps`` and ``search_lr`` of
+    the latent search in ``encode``/``complete``.
     """
 
     free_energy_draws = 1
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        smoothing: float = 0.1,
-        disc_hidden: Sequence[int] | None = None,
-        activation: str = "relu",
-        output_activation: str = "linear",
-        search_steps: int = 50,
-        search_lr: float = 0.05,
-        lr: float = 1e-3,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(input_dim, lr)
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        self.code_dim = int(code_dim)
-        self.smoothing = float(smoothing)
-        self.search_steps = int(search_steps)
-        self.search_lr = float(search_lr)
-        hidden = [int(h) for h in hidden]
-        d_hidden = hidden if disc_hidden is None else [int(h) for h in disc_hidden]
-        self.generator = mlp(self.code_dim, hidden, input_dim, activation, output_activation)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, **options)
+        o = self.options
+        self.code_dim = int(o["code_dim"])
+        self.smoothing = float(o["smoothing"])
+        self.search_steps = int(o["search_steps"])
+        self.search_lr = float(o["search_lr"])
+        hidden = table.widths(o)
+        d_hidden = [int(h) for h in o["disc_hidden"]] or hidden
+        self.generator = mlp(self.code_dim, hidden, input_dim, o["activation"], o["output_activation"])
         self.discriminator = mlp(input_dim, d_hidden, 1, "leaky_relu", "linear")
-        self._opt_g: torch.optim.Optimizer | None = None
-        self._opt_d: torch.optim.Optimizer | None = None
+        self._opts: dict[str, torch.optim.Optimizer] = {}
         self.to(device)
 
     # ---------------------------------------------------------------- networks
@@ -85,47 +70,65 @@ class GAN(WorldModel):
         return self._randn((n, self.code_dim), generator)
 
     # ---------------------------------------------------------------- training
-    def _losses(self, x: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        fake = self.generator(self._randn((x.shape[0], self.code_dim), None))
+    def optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam for the generator and one for the discriminator (created on first use)."""
+        if not self._opts:
+            betas = (0.5, 0.999)  # the usual GAN setting; plain Adam oscillates more
+            self._opts = {"generator": torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=betas),
+                          "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.lr,
+                                                            betas=betas)}
+        return self._opts
+
+    def optimiser(self) -> torch.optim.Optimizer:
+        """The generator's optimiser (the GAN steps two; see ``optimisers``)."""
+        return self.optimisers()["generator"]
+
+    def _disc_loss(self, x: Tensor, fake: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Discriminator loss (importance weights on the real rows) and the real logits ``(B,)``."""
         real_logit = self.logit(x)
         fake_logit = self.logit(fake.detach())
         real_target = torch.full_like(real_logit, 1.0 - self.smoothing)
-        d_loss = F.binary_cross_entropy_with_logits(real_logit, real_target) + \
+        w = normalised_weights(weights, real_logit)
+        d_loss = F.binary_cross_entropy_with_logits(real_logit, real_target, weight=w) + \
             F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        return d_loss, real_logit
+
+    def _gen_loss(self, n: int) -> Tensor:
         # Non-saturating: the generator maximises log D(G(z)).
-        g_loss = F.softplus(-self.logit(fake)).mean()
-        metrics = {
-            "loss": (d_loss + g_loss).detach(),
-            "disc_loss": d_loss.detach(),
-            "gen_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(real_logit).mean().detach(),
-        }
-        return d_loss, g_loss, metrics
+        fake = self.generator(self._randn((n, self.code_dim), None))
+        return F.softplus(-self.logit(fake)).mean()
 
-    def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator + generator loss (scalar) and named terms."""
-        d_loss, g_loss, metrics = self._losses(self._check_x(x))
-        return d_loss + g_loss, metrics
-
-    def fit_step(self, x: Tensor) -> dict[str, float]:
-        """One discriminator step, then one generator step."""
+    def loss(self, x: Tensor, weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator + generator loss (scalar) and named terms; ``weights`` ``(B,)`` weight the real rows."""
         x = self._check_x(x)
-        if self._opt_g is None or self._opt_d is None:
-            betas = (0.5, 0.999)  # the usual GAN setting; plain Adam oscillates more
-            self._opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=betas)
-            self._opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=betas)
-        d_loss, _, metrics = self._losses(x)
-        self._opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self._opt_d.step()
         fake = self.generator(self._randn((x.shape[0], self.code_dim), None))
+        d_loss, real_logit = self._disc_loss(x, fake, weights)
         g_loss = F.softplus(-self.logit(fake)).mean()
-        self._opt_g.zero_grad(set_to_none=True)
+        return d_loss + g_loss, self._metrics(d_loss, g_loss, real_logit)
+
+    @staticmethod
+    def _metrics(d_loss: Tensor, g_loss: Tensor, real_logit: Tensor) -> dict[str, Tensor]:
+        return {"loss": (d_loss + g_loss).detach(), "disc_loss": d_loss.detach(), "gen_loss": g_loss.detach(),
+                "d_real": torch.sigmoid(real_logit).mean().detach()}
+
+    def fit_step(self, x: Tensor, weights: Tensor | None = None) -> dict[str, float]:
+        """One discriminator step (importance-weighted real rows), then one generator step."""
+        x = self._check_x(x)
+        opts = self.optimisers()
+        fake = self.generator(self._randn((x.shape[0], self.code_dim), None))
+        d_loss, real_logit = self._disc_loss(x, fake, weights)
+        # The logged generator loss is that of the batch the discriminator saw, as before its step.
+        g_seen = F.softplus(-self.logit(fake)).mean()
+        opts["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        opts["discriminator"].step()
+        g_loss = self._gen_loss(x.shape[0])
+        opts["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
-        self._opt_g.step()
+        opts["generator"].step()
         if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
             raise FloatingPointError("GAN loss is not finite; lower lr?")
-        return {k: float(v) for k, v in metrics.items()}
+        return {k: float(v) for k, v in self._metrics(d_loss, g_seen, real_logit).items()}
 
     # ---------------------------------------------------------------- surprise
     def per_sample_loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

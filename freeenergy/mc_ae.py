@@ -9,7 +9,7 @@ Unlike the RAE, no gradient ever crosses the chain and training adds no noise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,47 +20,16 @@ from freeenergy.ae import AE
 class MCAE(AE):
     """Plain AE whose ``sample`` runs ``chain_steps`` decode-encode rounds.
 
-    Args as for ``AE``, plus:
-        chain_steps: resampling rounds after the first decode (>= 0).
-        corruption: std of Gaussian noise added to ``x`` before each encode of
-            the chain (0 = the plain chain).
+    Options as for ``AE`` (row ``mc_ae`` of :mod:`freeenergy.model_table`), plus
+    ``chain_steps`` (resampling rounds after the first decode) and
+    ``chain_corruption`` (std of Gaussian noise added to ``x`` before each
+    encode of the chain; 0 = the plain chain).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        lam: float = 0.03,
-        activation: str = "relu",
-        code_activation: str = "linear",
-        output_activation: str = "linear",
-        prior: str = "normal",
-        chain_steps: int = 5,
-        corruption: float = 0.0,
-        complete_steps: int = 5,
-        lr: float = 1e-3,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        if int(chain_steps) < 0 or corruption < 0:
-            raise ValueError(
-                f"chain_steps and corruption must be >= 0, got {chain_steps}, {corruption}"
-            )
-        super().__init__(
-            input_dim,
-            code_dim=code_dim,
-            hidden=hidden,
-            lam=lam,
-            activation=activation,
-            code_activation=code_activation,
-            output_activation=output_activation,
-            prior=prior,
-            complete_steps=complete_steps,
-            lr=lr,
-            device=device,
-        )
-        self.chain_steps = int(chain_steps)
-        self.corruption = float(corruption)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, device=device, **options)
+        self.chain_steps = int(self.options["chain_steps"])
+        self.corruption = float(self.options["chain_corruption"])
         self.default_sample_steps = 1 + self.chain_steps
 
     def reconstruct(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -1,112 +1,64 @@
-"""Registry of world models: name -> class, and a builder."""
+"""Build world models by name from the table in :mod:`freeenergy.model_table`.
+
+The public way to make a model::
+
+    build_world_model("rae", input_dim, hidden=64, passes=2)
+
+accepts exactly the options of the model's row (the keys of the
+``world_model`` config section it reads), so the Python API, the config
+and every run kind share one set of names, defaults and checks.
+"""
 
 from __future__ import annotations
 
-import inspect
+import importlib
 from typing import Any
 
 import torch
 
-from freeenergy.ae import AE
-from freeenergy.dae import WalkbackDAE
-from freeenergy.gan import GAN
-from freeenergy.mc_ae import MCAE
-from freeenergy.rae import RAE
-from freeenergy.rae_gmm import RAEGMM
-from freeenergy.vae import VAE
+from freeenergy import model_table as table
+from freeenergy.model_table import WORLD_MODELS  # noqa: F401  (re-exported: name -> ModelSpec)
 from freeenergy.world_model import WorldModel
 
-WORLD_MODELS: dict[str, type[WorldModel]] = {
-    "rae": RAE,
-    "rae_gmm": RAEGMM,
-    "ae": AE,
-    "mc_ae": MCAE,
-    "vae": VAE,
-    "dae": WalkbackDAE,
-    "gan": GAN,
-}
+
+def model_class(name: str) -> type[WorldModel]:
+    """The class of world model ``name`` (imported from its entry point)."""
+    module, _, qualname = table.spec(name).entry.partition(":")
+    cls: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls
 
 
 def model_kwargs(name: str) -> list[str]:
-    """Constructor arguments accepted by world model ``name`` (besides input_dim, device)."""
-    cls = _lookup(name)
-    params = inspect.signature(cls.__init__).parameters
-    return [p for p in params if p not in ("self", "input_dim", "device")]
-
-
-def _lookup(name: str) -> type[WorldModel]:
-    try:
-        return WORLD_MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown world model {name!r}; valid: {sorted(WORLD_MODELS)}") from None
+    """Options accepted by world model ``name`` (besides input_dim and device)."""
+    return list(table.spec(name).uses)
 
 
 def build_world_model(
-    name: str, input_dim: int, device: str | torch.device = "cpu", **kwargs: Any
+    name: str, input_dim: int, device: str | torch.device = "cpu", **options: Any
 ) -> WorldModel:
-    """Build world model ``name`` for ``(B, input_dim)`` data.
+    """World model ``name`` for ``(B, input_dim)`` data, with ``options`` from its table row.
 
-    Unknown keyword arguments raise a ``ValueError`` naming the valid ones.
+    An option the model does not read, or a value out of range, raises a
+    one-line ``ValueError`` naming the key, the value and what is valid.
     """
-    cls = _lookup(name)
-    valid = model_kwargs(name)
-    bad = sorted(set(kwargs) - set(valid))
-    if bad:
-        raise ValueError(f"world model {name!r} got unknown argument(s) {bad}; valid: {valid}")
-    return cls(input_dim, device=device, **kwargs)
+    table.resolve(name, options)  # fail before importing or allocating anything
+    return model_class(name)(input_dim, device=device, **options)
 
 
-def options_to_kwargs(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Map the generic world-model options to model ``name``'s constructor arguments.
+def options_for(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The options of model ``name`` taken from ``settings`` (a whole ``world_model`` config section).
 
-    ``options`` holds the flat settings of a config section (``hidden`` width,
-    ``depth``, ``code_dim``, ``passes``, ``sigma``, ``code_penalty``, ``lr``,
-    activations, ``prior``, ``sample_steps``, ``complete_steps``,
-    ``chain_steps``, ``chain_corruption``, ``corruption``, ``beta``,
-    ``obs_var``, ``smoothing``); missing ones keep the model's default and
-    ones a model does not use are dropped. ``passes`` is the RAE's ``K`` and
-    the DAE's walk-back length; step counts of 0 mean "the model's default".
+    Keys the model does not read (other models' options, ``name``,
+    ``batch_size``) are left out; nothing is renamed or re-defaulted.
     """
-    o = dict(options)
-    kw: dict[str, Any] = {}
-    if "hidden" in o or "depth" in o:
-        kw["hidden"] = [int(o.get("hidden", 128))] * int(o.get("depth", 1))
-    renames = {
-        "code_dim": "code_dim",
-        "lr": "lr",
-        "code_penalty": "lam",
-        "activation": "activation",
-        "code_activation": "code_activation",
-        "output_activation": "output_activation",
-        "prior": "prior",
-        "beta": "beta",
-        "obs_var": "obs_var",
-        "smoothing": "smoothing",
-        "chain_steps": "chain_steps",
-    }
-    for src, dst in renames.items():
-        if src in o:
-            kw[dst] = o[src]
-    if name.startswith("rae"):
-        for key in ("passes", "sigma"):
-            if key in o:
-                kw[key] = o[key]
-    if name == "dae":
-        if "passes" in o:
-            kw["walkback"] = o["passes"]
-        if "corruption" in o:
-            kw["corruption"] = o["corruption"]
-    if name == "mc_ae" and "chain_corruption" in o:
-        kw["corruption"] = o["chain_corruption"]
-    for key in ("sample_steps", "complete_steps"):
-        if o.get(key):
-            kw[key] = int(o[key])
-    valid = set(model_kwargs(name))
-    return {k: v for k, v in kw.items() if k in valid}
+    uses = table.spec(name).uses
+    return {k: v for k, v in settings.items() if k in uses}
 
 
-def build_from_options(
-    name: str, input_dim: int, options: dict[str, Any], device: str | torch.device = "cpu"
+def build_from_settings(
+    name: str, input_dim: int, settings: dict[str, Any], device: str | torch.device = "cpu"
 ) -> WorldModel:
-    """``build_world_model`` from generic options (see ``options_to_kwargs``)."""
-    return build_world_model(name, input_dim, device=device, **options_to_kwargs(name, options))
+    """``build_world_model`` from a whole config section (see ``options_for``)."""
+    return build_world_model(name, input_dim, device=device, **options_for(name, settings))

@@ -18,74 +18,50 @@ clamped after every decode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from freeenergy import model_table as table
 from freeenergy.networks import mlp
 from freeenergy.world_model import WorldModel, code_penalty, squared_error
-
-PRIORS = ("normal", "uniform")
 
 
 class RAE(WorldModel):
     """Recurrent autoencoder with shared weights over ``passes`` noisy passes.
 
-    Args:
-        input_dim: data dimension ``D``.
-        code_dim: code dimension ``C``.
-        hidden: hidden widths of the encoder; the decoder mirrors them.
-        passes: ``K``, passes unrolled in training (>= 1).
-        sigma: std of the Gaussian noise added to the code at every pass.
-        lam: weight of the mean-squared-code penalty.
-        activation: hidden-layer activation (see ``networks.ACTIVATIONS``).
-        code_activation: activation of the code layer ("linear", "sigmoid", ...).
-        output_activation: activation of the output layer.
-        prior: starting codes of ``sample``: "normal" (N(0, I), for linear
-            codes) or "uniform" (U(0, 1), for sigmoid codes).
-        sample_steps: decodes in ``sample`` (default ``passes``).
-        complete_steps: iterations of ``complete`` (default ``passes``).
-        lr: Adam learning rate.
-        device: where the parameters live.
+    ``RAE(input_dim, *, device="cpu", **options)``; the options (their
+    defaults and docs in :mod:`freeenergy.model_table`, row ``rae``):
+    ``code_dim`` ``C``; ``hidden``/``depth`` the encoder's widths (the decoder
+    mirrors them); ``passes`` ``K``; ``sigma`` the code noise; ``code_penalty``
+    ``lam``; ``activation``, ``code_activation``, ``output_activation``;
+    ``prior`` of ``sample``'s starting codes ("normal", or "uniform" for
+    sigmoid codes); ``sample_steps`` and ``complete_steps`` (0: ``passes``);
+    ``lr`` of Adam.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        passes: int = 3,
-        sigma: float = 0.1,
-        lam: float = 0.03,
-        activation: str = "relu",
-        code_activation: str = "linear",
-        output_activation: str = "linear",
-        prior: str = "normal",
-        sample_steps: int | None = None,
-        complete_steps: int | None = None,
-        lr: float = 1e-3,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(input_dim, lr)
-        if int(passes) < 1:
-            raise ValueError(f"passes must be >= 1, got {passes}")
-        if sigma < 0 or lam < 0:
-            raise ValueError(f"sigma and lam must be >= 0, got sigma={sigma}, lam={lam}")
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
-        self.code_dim = int(code_dim)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, **options)
+        o = self.options
+        self._build(o, passes=o["passes"], sigma=o["sigma"], sample_steps=o["sample_steps"] or o["passes"],
+                    complete_steps=o["complete_steps"] or o["passes"])
+        self.to(device)
+
+    def _build(self, o: dict[str, Any], *, passes: int, sigma: float, sample_steps: int,
+               complete_steps: int) -> None:
+        """Networks and settings from options ``o`` (the AE and MC-AE fix passes and sigma)."""
+        self.code_dim = int(o["code_dim"])
         self.passes = int(passes)
         self.sigma = float(sigma)
-        self.lam = float(lam)
-        self.prior = prior
-        self.default_sample_steps = int(sample_steps or passes)
-        self.default_complete_steps = int(complete_steps or passes)
+        self.lam = float(o["code_penalty"])
+        self.prior = o["prior"]
+        self.default_sample_steps = int(sample_steps)
+        self.default_complete_steps = int(complete_steps)
         self.free_energy_draws = 4 if self.sigma > 0 else 1
-        hidden = [int(h) for h in hidden]
-        self.encoder = mlp(input_dim, hidden, self.code_dim, activation, code_activation)
-        self.decoder = mlp(self.code_dim, hidden[::-1], input_dim, activation, output_activation)
-        self.to(device)
+        hidden = table.widths(o)
+        self.encoder = mlp(self.input_dim, hidden, self.code_dim, o["activation"], o["code_activation"])
+        self.decoder = mlp(self.code_dim, hidden[::-1], self.input_dim, o["activation"], o["output_activation"])
 
     def encode(self, x: Tensor) -> Tensor:
         """Noise-free code ``(B, D) -> (B, C)``."""

@@ -22,7 +22,6 @@ the plain RAE's ``prior``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -35,42 +34,19 @@ from freeenergy.rae import RAE
 class RAEGMM(RAE):
     """``RAE`` plus an ex-post Gaussian-mixture code prior.
 
-    Args (besides the RAE's, see ``freeenergy.rae.RAE``):
-        prior_components: largest number of mixture components (chosen by BIC).
-        prior_points: training rows kept for the lazy fit.
-        prior_refit_every: training steps after which the next ``sample``
-            refits the prior.
+    Options (row ``rae_gmm`` of :mod:`freeenergy.model_table`): the RAE's, plus
+    ``prior_components`` (largest number of mixture components, chosen by
+    BIC), ``prior_points`` (training rows kept for the lazy fit) and
+    ``prior_refit_every`` (training steps after which the next ``sample``
+    refits the prior).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        passes: int = 3,
-        sigma: float = 0.1,
-        lam: float = 0.03,
-        activation: str = "relu",
-        code_activation: str = "linear",
-        output_activation: str = "linear",
-        prior: str = "normal",
-        sample_steps: int | None = None,
-        complete_steps: int | None = None,
-        lr: float = 1e-3,
-        prior_components: int = 10,
-        prior_points: int = 10000,
-        prior_refit_every: int = 1000,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        # Explicit arguments (not *args/**kwargs): the base class records them for save/load.
-        super().__init__(input_dim, code_dim, hidden, passes, sigma, lam, activation, code_activation,
-                         output_activation, prior, sample_steps, complete_steps, lr, device="cpu")
-        if prior_points < 1 or prior_refit_every < 1:
-            raise ValueError(f"prior_points and prior_refit_every must be >= 1, got "
-                             f"{prior_points}, {prior_refit_every}")
-        self.code_prior = GaussianMixturePrior(code_dim=self.code_dim, max_components=int(prior_components))
-        self.prior_refit_every = int(prior_refit_every)
-        self.register_buffer("_seen", torch.zeros(int(prior_points), self.input_dim), persistent=False)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, device="cpu", **options)
+        o = self.options
+        self.code_prior = GaussianMixturePrior(code_dim=self.code_dim, max_components=int(o["prior_components"]))
+        self.prior_refit_every = int(o["prior_refit_every"])
+        self.register_buffer("_seen", torch.zeros(int(o["prior_points"]), self.input_dim), persistent=False)
         self._seen_count = 0
         self._steps_since_fit = 0
         self.to(device)

@@ -13,11 +13,12 @@ variational free energy proper.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from freeenergy import model_table as table
 from freeenergy.networks import mlp
 from freeenergy.world_model import WorldModel, squared_error
 
@@ -25,38 +26,23 @@ from freeenergy.world_model import WorldModel, squared_error
 class VAE(WorldModel):
     """VAE with MLP encoder (outputs ``2C``) and mirrored decoder.
 
-    Args:
-        input_dim, code_dim, hidden, activation, output_activation, lr, device:
-            as for ``RAE``.
-        beta: weight of the KL term (1 = the ELBO).
-        obs_var: variance of the Gaussian likelihood (sets how sharp the
-            reconstructions must be relative to the KL).
-        complete_steps: iterations of ``complete``.
+    Options (row ``vae`` of :mod:`freeenergy.model_table`): ``code_dim``,
+    ``hidden``/``depth``, ``activation``, ``output_activation``, ``lr`` as for
+    ``RAE``; ``beta`` the weight of the KL term (1 = the ELBO); ``obs_var`` the
+    variance of the Gaussian likelihood (how sharp reconstructions must be
+    relative to the KL); ``complete_steps`` (0: 5).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        code_dim: int = 6,
-        hidden: Sequence[int] = (128,),
-        beta: float = 1.0,
-        obs_var: float = 0.1,
-        activation: str = "relu",
-        output_activation: str = "linear",
-        complete_steps: int = 5,
-        lr: float = 1e-3,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(input_dim, lr)
-        if beta < 0 or not obs_var > 0:
-            raise ValueError(f"need beta >= 0 and obs_var > 0, got beta={beta}, obs_var={obs_var}")
-        self.code_dim = int(code_dim)
-        self.beta = float(beta)
-        self.obs_var = float(obs_var)
-        self.default_complete_steps = int(complete_steps)
-        hidden = [int(h) for h in hidden]
-        self.encoder = mlp(input_dim, hidden, 2 * self.code_dim, activation, "linear")
-        self.decoder = mlp(self.code_dim, hidden[::-1], input_dim, activation, output_activation)
+    def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(input_dim, **options)
+        o = self.options
+        self.code_dim = int(o["code_dim"])
+        self.beta = float(o["beta"])
+        self.obs_var = float(o["obs_var"])
+        self.default_complete_steps = int(o["complete_steps"] or 5)
+        hidden = table.widths(o)
+        self.encoder = mlp(input_dim, hidden, 2 * self.code_dim, o["activation"], "linear")
+        self.decoder = mlp(self.code_dim, hidden[::-1], input_dim, o["activation"], o["output_activation"])
         self.to(device)
 
     def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -3,10 +3,12 @@
 A world model learns a density over vectors ``x`` of shape ``(B, D)`` and
 offers:
 
-- ``loss(x) -> (total, metrics)``: the training objective, a scalar plus named
-  terms (each a detached tensor);
-- ``fit_step(x) -> dict[str, float]``: one optimiser step (the model owns an
-  Adam optimiser with learning rate ``lr``, created on first use);
+- ``loss(x, weights=None) -> (total, metrics)``: the training objective, a
+  scalar plus named terms (each a detached tensor), importance-weighted when
+  ``weights`` ``(B,)`` are given;
+- ``fit_step(x, weights=None) -> dict[str, float]``: one optimiser step (the
+  model owns its optimisers, ``optimisers()``, and their state,
+  ``optimiser_state_dict()``);
 - ``free_energy(x) -> (B,)``: the model's surprise about each row (its
   per-sample loss averaged over a few noise draws, without gradients);
 - ``sample(n, steps) -> (n, D)``: generation by the model's own chain;
@@ -14,18 +16,20 @@ offers:
   the model while keeping the known entries exactly;
 - ``encode``/``decode`` and ``save``/``load``.
 
-Subclasses register themselves by class name so that ``WorldModel.load`` can
-rebuild any of them from a file written by ``save``.
+Every model is a row of :mod:`freeenergy.model_table` (its name, class and
+options), so that ``WorldModel.load`` can rebuild any of them from a file
+written by ``save``.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from freeenergy import model_table as table
 
 
 class WorldModel(nn.Module):
@@ -33,16 +37,16 @@ class WorldModel(nn.Module):
 
     Subclasses implement ``encode``, ``decode``, ``per_sample_loss``,
     ``reconstruct`` (one stochastic pass, used by the sampling chain and by
-    completion) and ``prior_codes``; they may override ``loss`` (default: mean
-    of ``per_sample_loss`` plus its named terms) and ``fit_step``.
+    completion) and ``prior_codes``; they may override ``loss`` (default:
+    weighted mean of ``per_sample_loss`` plus its named terms), ``fit_step``
+    and ``optimisers``.
 
-    The constructor's arguments are recorded automatically (excluding
-    ``device``) so that ``save`` can write them and ``load`` can rebuild the
-    model; they must therefore be plain numbers, strings, booleans or
-    lists/tuples of them.
+    Constructors are keyword-only past ``input_dim``: ``Model(input_dim, *,
+    device="cpu", **options)``. The options, their defaults and what is
+    valid live in :mod:`freeenergy.model_table` (one row per model); the base
+    checks them, fills the defaults and keeps the result in
+    ``self.options``, which ``save`` writes and ``load`` reads back.
     """
-
-    _registry: dict[str, type[WorldModel]] = {}
 
     #: Noise draws averaged by ``free_energy`` (1 for deterministic models).
     free_energy_draws: int = 4
@@ -51,36 +55,23 @@ class WorldModel(nn.Module):
     #: Default number of iterations of ``complete``.
     default_complete_steps: int = 5
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        WorldModel._registry[cls.__name__] = cls
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> WorldModel:
-        obj = super().__new__(cls)
-        try:
-            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        except TypeError:
-            # copy/pickle call __new__ without arguments and restore __dict__ after.
-            object.__setattr__(obj, "_init_kwargs", {})
-            return obj
-        bound.apply_defaults()
-        init_kwargs = dict(bound.arguments)
-        init_kwargs.pop("self", None)
-        init_kwargs.pop("device", None)
-        # Tuples would not survive a JSON/YAML round trip; lists do.
-        init_kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in init_kwargs.items()}
-        object.__setattr__(obj, "_init_kwargs", init_kwargs)
-        return obj
-
-    def __init__(self, input_dim: int, lr: float = 1e-3) -> None:
+    def __init__(self, input_dim: int, **options: Any) -> None:
         super().__init__()
         if int(input_dim) < 1:
             raise ValueError(f"input_dim must be >= 1, got {input_dim}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        self.options: dict[str, Any] = table.resolve(self.registered_name(), options)
         self.input_dim = int(input_dim)
-        self.lr = float(lr)
+        self.lr = float(self.options["lr"])
         self._optimiser: torch.optim.Optimizer | None = None
+
+    @classmethod
+    def registered_name(cls) -> str:
+        """This class's name in :data:`freeenergy.model_table.WORLD_MODELS`."""
+        name = table.name_of_entry(f"{cls.__module__}:{cls.__qualname__}")
+        if name is None:
+            raise TypeError(f"{cls.__qualname__} is not in the world-model table; add a row with "
+                            "freeenergy.model_table.register_world_model")
+        return name
 
     # ------------------------------------------------------------------ basics
     @property
@@ -90,8 +81,8 @@ class WorldModel(nn.Module):
 
     @property
     def init_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments (without ``device``), as saved by ``save``."""
-        return dict(self._init_kwargs)
+        """Constructor arguments (without ``device``), as saved by ``save``: ``input_dim`` and every option."""
+        return {"input_dim": self.input_dim, **self.options}
 
     def _check_x(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.input_dim:
@@ -125,13 +116,24 @@ class WorldModel(nn.Module):
         raise NotImplementedError
 
     # ---------------------------------------------------------------- training
-    def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Scalar objective (batch mean) and its batch-mean named terms."""
+    def loss(self, x: Tensor, weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Scalar objective and its named terms (each detached), over batch ``x`` ``(B, D)``.
+
+        Without ``weights`` the batch mean of ``per_sample_loss``; with
+        importance ``weights`` ``(B,)`` the weighted mean, the weights scaled
+        to mean 1 so that the step size does not depend on their scale.
+        """
         x = self._check_x(x)
         per, terms = self.per_sample_loss(x)
-        metrics = {"loss": per.mean().detach()}
-        metrics.update({k: v.mean().detach() for k, v in terms.items()})
-        return per.mean(), metrics
+        w = normalised_weights(weights, per)
+
+        def mean(t: Tensor) -> Tensor:
+            return t.mean() if w is None else (t * w).mean()
+
+        total = mean(per)
+        metrics = {"loss": total.detach()}
+        metrics.update({k: mean(v).detach() for k, v in terms.items()})
+        return total, metrics
 
     def optimiser(self) -> torch.optim.Optimizer:
         """The model's Adam optimiser (created on first use)."""
@@ -139,11 +141,32 @@ class WorldModel(nn.Module):
             self._optimiser = torch.optim.Adam(self.parameters(), lr=self.lr)
         return self._optimiser
 
-    def fit_step(self, x: Tensor) -> dict[str, float]:
-        """One gradient step on batch ``x`` ``(B, D)``; returns the metrics as floats."""
+    def optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser the model steps, by name (created on first use)."""
+        return {"adam": self.optimiser()}
+
+    def optimiser_state_dict(self) -> dict[str, Any]:
+        """The state of every optimiser, for checkpoints."""
+        return {k: opt.state_dict() for k, opt in self.optimisers().items()}
+
+    def load_optimiser_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``optimiser_state_dict`` returned."""
+        opts = self.optimisers()
+        if "param_groups" in state and len(opts) == 1:  # a single optimiser's state, as older checkpoints hold
+            state = {next(iter(opts)): state}
+        if set(state) != set(opts):
+            raise ValueError(f"{type(self).__name__} optimiser state has {sorted(state)}; expected {sorted(opts)}")
+        for k, opt in opts.items():
+            opt.load_state_dict(state[k])
+
+    def fit_step(self, x: Tensor, weights: Tensor | None = None) -> dict[str, float]:
+        """One gradient step on batch ``x`` ``(B, D)`` (optionally importance-weighted, ``(B,)``).
+
+        Returns the metrics of ``loss`` as floats.
+        """
         opt = self.optimiser()
         opt.zero_grad(set_to_none=True)
-        total, metrics = self.loss(x)
+        total, metrics = self.loss(x, weights)
         if not torch.isfinite(total):
             raise FloatingPointError(f"{type(self).__name__} loss is {total.item()}; lower lr?")
         total.backward()
@@ -226,12 +249,14 @@ class WorldModel(nn.Module):
 
     # -------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
-        """Write ``{"class", "kwargs", "state_dict"}`` to ``path`` (torch format)."""
+        """Write ``{"name", "class", "kwargs", "state_dict"}`` to ``path`` (torch format)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         tmp = path.with_name(path.name + ".tmp")
-        torch.save({"class": type(self).__name__, "kwargs": self.init_kwargs, "state_dict": state}, tmp)
+        blob = {"name": self.registered_name(), "class": type(self).__name__, "kwargs": self.init_kwargs,
+                "state_dict": state}
+        torch.save(blob, tmp)
         tmp.replace(path)
 
     @staticmethod
@@ -248,17 +273,41 @@ class WorldModel(nn.Module):
             raise ValueError(
                 f"{path} is not a saved world model (expected keys 'class', 'kwargs', 'state_dict')"
             )
-        import freeenergy.models  # noqa: F401  (fills the registry)
+        from freeenergy.models import build_world_model
 
-        cls = WorldModel._registry.get(blob["class"])
-        if cls is None:
-            raise ValueError(
-                f"{path}: unknown world-model class {blob['class']!r}; "
-                f"valid: {sorted(WorldModel._registry)}"
-            )
-        model = cls(**blob["kwargs"], device=device)
+        name = blob.get("name") or next(
+            (n for n, s in table.WORLD_MODELS.items() if s.entry.endswith(f":{blob['class']}")), None)
+        if name not in table.WORLD_MODELS:
+            raise ValueError(f"{path}: unknown world-model class {blob['class']!r}; "
+                             f"valid: {', '.join(table.WORLD_MODELS)}")
+        kwargs = _legacy_kwargs(name, dict(blob["kwargs"]))
+        model = build_world_model(name, kwargs.pop("input_dim"), device=device, **kwargs)
         model.load_state_dict(blob["state_dict"])
         return model
+
+
+def _legacy_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """Keyword names of files saved before the options table (``lam``, ``walkback``, None steps)."""
+    renames = {"lam": "code_penalty", "walkback": "passes"}
+    if name == "mc_ae":
+        renames["corruption"] = "chain_corruption"
+    kw = {renames.get(k, k): v for k, v in kw.items()}
+    for key in ("sample_steps", "complete_steps"):
+        if key in kw and kw[key] is None:
+            kw[key] = 0
+    if name == "gan" and kw.get("disc_hidden") is None and "disc_hidden" in kw:
+        kw["disc_hidden"] = []
+    return kw
+
+
+def normalised_weights(weights: Tensor | None, like: Tensor) -> Tensor | None:
+    """Importance weights ``(B,)`` on ``like``'s device and dtype, scaled to mean 1 (None stays None)."""
+    if weights is None:
+        return None
+    w = weights.to(like.device, like.dtype).reshape(-1)
+    if w.shape[0] != like.shape[0]:
+        raise ValueError(f"weights must have shape ({like.shape[0]},), got {tuple(weights.shape)}")
+    return w / w.mean().clamp_min(1e-12)
 
 
 def code_penalty(z: Tensor) -> Tensor:

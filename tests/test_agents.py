@@ -9,7 +9,7 @@ from gymnasium import spaces
 from agents.base import PlanningAgent
 from agents.encoding import ActionCodec, RunningNorm, TransitionEncoder
 from agents.explore import Visitation
-from agents.online import OnlineWorldModel, weighted_fit_step
+from agents.online import OnlineWorldModel
 from agents.planner import Planner
 from agents.replay import ReplayBuffer
 from agents.terms import StepPrediction, aleatoric_surprise, epistemic_surprise, total_surprise
@@ -69,14 +69,14 @@ def test_replay_ring_buffer_and_weights():
     assert other.recent(3).tolist() == buf.recent(3).tolist()
 
 
-def test_weighted_fit_step_with_unit_weights_equals_fit_step():
+def test_fit_step_with_constant_weights_equals_the_unweighted_step():
     torch.manual_seed(0)
     a = RAE(4, sigma=0.0, lr=1e-2)
     b = RAE(4, sigma=0.0, lr=1e-2)
     b.load_state_dict(a.state_dict())
     x = torch.randn(32, 4)
     a.fit_step(x)
-    weighted_fit_step(b, x, torch.full((32,), 3.0))
+    b.fit_step(x, torch.full((32,), 3.0))
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.allclose(pa, pb, atol=1e-6)
 
@@ -94,20 +94,21 @@ def _toy_predict(values: torch.Tensor):
 
 
 @pytest.mark.parametrize("method", ["shooting", "cem"])
-def test_planner_picks_min_and_max_of_a_toy_score(method):
+def test_planner_picks_the_lowest_cost_and_a_negated_cost_maximises(method):
     values = torch.tensor([0.5, 0.1, 0.9, 0.3])
     codec = ActionCodec(spaces.Discrete(4))
     g = torch.Generator().manual_seed(0)
-    planner = Planner(codec, horizon=3, candidates=128, method=method, repeat_prob=0.0, generator=g)
+    planner = Planner(codec=codec, horizon=3, candidates=128, method=method, repeat_prob=0.0, generator=g)
     obs = torch.zeros(5, 2)
     cost = lambda p, h: (p.free_energy.mean((0, 1)), p.free_energy.mean((0, 1)))  # noqa: E731
-    a_min, info = planner.plan(obs, _toy_predict(values), cost, maximise=False)
+    a_min, info = planner.plan(obs, _toy_predict(values), cost)
     assert a_min.tolist() == [1] * 5
     assert torch.allclose(info["score"], torch.full((5,), 0.3))
     planner.reset()
-    a_max, info = planner.plan(obs, _toy_predict(values), cost, maximise=True)
+    neg = lambda p, h: (-p.free_energy.mean((0, 1)), p.free_energy.mean((0, 1)))  # noqa: E731
+    a_max, info = planner.plan(obs, _toy_predict(values), neg)
     assert a_max.tolist() == [2] * 5
-    assert torch.allclose(info["score"], torch.full((5,), 2.7))
+    assert torch.allclose(info["score"], torch.full((5,), -2.7))
 
 
 def test_cem_finds_the_optimum_of_a_continuous_toy_score():
@@ -119,7 +120,7 @@ def test_cem_finds_the_optimum_of_a_continuous_toy_score():
         return StepPrediction(torch.cat([obs, codes, obs], 1)[None, None], fe[None, None], slice(0, 1))
 
     g = torch.Generator().manual_seed(0)
-    planner = Planner(codec, horizon=2, candidates=256, method="cem", cem_iters=6, elite_frac=0.1, generator=g)
+    planner = Planner(codec=codec, horizon=2, candidates=256, method="cem", cem_iters=6, elite_frac=0.1, generator=g)
     cost = lambda p, h: (p.free_energy[0, 0], p.free_energy[0, 0])  # noqa: E731
     a, _ = planner.plan(torch.zeros(3, 1), predict, cost)
     assert torch.allclose(a, target.expand(3, 2), atol=0.08)
@@ -128,7 +129,7 @@ def test_cem_finds_the_optimum_of_a_continuous_toy_score():
 def test_score_bias_hook_changes_the_choice():
     values = torch.tensor([0.5, 0.1, 0.9, 0.3])
     codec = ActionCodec(spaces.Discrete(4))
-    planner = Planner(codec, horizon=1, candidates=64, generator=torch.Generator().manual_seed(1))
+    planner = Planner(codec=codec, horizon=1, candidates=64, generator=torch.Generator().manual_seed(1))
     cost = lambda p, h: (p.free_energy.mean((0, 1)), p.free_energy.mean((0, 1)))  # noqa: E731
     bias = lambda r: 10.0 * r.codes[:, :, 0, 1]  # noqa: E731  (penalise action 1)
     a, _ = planner.plan(torch.zeros(2, 1), _toy_predict(values), cost, score_bias=bias)
@@ -158,10 +159,11 @@ def _agent(cls_name: str = "afe", seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     env = envs.make("freeenergy/GridMaze-v0", 4, "cpu")
     enc = TransitionEncoder(env.obs_dim, env.single_action_space)
-    world = OnlineWorldModel(enc, [RAE(enc.dim, hidden=[32])], 1000, 32, generator=g)
-    planner = Planner(enc.actions, horizon=3, candidates=16, generator=g)
+    world = OnlineWorldModel(encoder=enc, members=[RAE(enc.dim, hidden=[32])], replay_capacity=1000,
+                             batch_size=32, generator=g)
+    planner = Planner(codec=enc.actions, horizon=3, candidates=16, generator=g)
     cls = AdversarialFreeEnergyAgent if cls_name == "afe" else FreeEnergyAgent
-    return env, cls(world, planner, warmup_steps=2, generator=g)
+    return env, cls(world=world, planner=planner, warmup_steps=2, generator=g)
 
 
 def _rollout(seed: int, steps: int = 12):
@@ -209,7 +211,7 @@ def test_agent_signs_and_state_round_trip():
 def test_epistemic_needs_an_ensemble_or_draws():
     env, agent = _agent()
     with pytest.raises(ValueError, match="ensemble"):
-        type(agent)(agent.world, agent.planner, surprise="epistemic")
+        type(agent)(world=agent.world, planner=agent.planner, surprise="epistemic")
 
 
 def test_visitation_coverage_over_reachable_cells():

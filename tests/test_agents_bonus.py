@@ -13,6 +13,7 @@ from agents.baselines import CountSurprise, RNDSurprise
 from agents.bonus import (BonusLoggingCallback, BonusTransform, SurpriseBonusVecEnv, SurpriseBonusWrapper,
                           WorldModelSurprise)
 from agents.encoding import TransitionEncoder
+from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.sb3_env import BatchedVecEnv
 from freeenergy.rae import RAE
@@ -22,8 +23,8 @@ from freeenergy.rae import RAE
 def _world(obs_dim: int, action_space, sigma: float = 0.0, seed: int = 0) -> OnlineWorldModel:
     torch.manual_seed(seed)
     enc = TransitionEncoder(obs_dim, action_space)
-    return OnlineWorldModel(enc, [RAE(enc.dim, hidden=[32], sigma=sigma)], 5000, 32,
-                            generator=torch.Generator().manual_seed(seed))
+    return OnlineWorldModel(encoder=enc, members=[RAE(enc.dim, hidden=[32], sigma=sigma)], replay_capacity=5000,
+                            batch_size=32, generator=torch.Generator().manual_seed(seed))
 
 
 def test_vec_wrapper_reward_equals_free_energy_times_coefficient():
@@ -49,7 +50,7 @@ def test_minimiser_sign_and_online_learning_changes_the_model():
     world = _world(2, venv.action_space)
     before = [p.clone() for p in world.model.parameters()]
     wrapped = SurpriseBonusVecEnv(venv, BonusTransform(WorldModelSurprise(world, fit_ratio=1), 2.0, 0.0,
-                                                       maximise=False))
+                                                       objective=Objective.MINIMISE))
     wrapped.reset()
     _, rew, _, infos = wrapped.step(np.array([0, 2]))
     np.testing.assert_allclose(rew, [-2.0 * i["intrinsic_surprise"] for i in infos], rtol=1e-5)

@@ -15,7 +15,7 @@ from freeenergy.waves import make_waves
 def trained():
     torch.manual_seed(0)
     data = torch.as_tensor(make_waves(256, 32, band=(2.0, 3.0), seed=0))
-    model = RAE(32, code_dim=6, hidden=(48,), passes=2, sigma=0.05, lam=0.03, lr=3e-3)
+    model = RAE(32, code_dim=6, hidden=(48,), passes=2, sigma=0.05, code_penalty=0.03, lr=3e-3)
     nv.train_epochs(model, data, 30, 64, torch.Generator().manual_seed(0))
     return model, data
 

@@ -7,7 +7,7 @@ import torch
 
 from freeenergy.data import parabola
 from freeenergy.metrics import energy_distance
-from freeenergy.models import WORLD_MODELS, build_from_options, build_world_model, options_to_kwargs
+from freeenergy.models import WORLD_MODELS, build_from_settings, build_world_model, options_for
 from freeenergy.rae import RAE
 from freeenergy.world_model import WorldModel
 
@@ -22,7 +22,7 @@ def small(name: str, dim: int = 3, **kw) -> WorldModel:
 
 def tiny_rae(passes: int, sigma: float, lam: float) -> RAE:
     """2 -> 1 -> 2 linear RAE with known weights."""
-    m = RAE(2, code_dim=1, hidden=[], passes=passes, sigma=sigma, lam=lam)
+    m = RAE(2, code_dim=1, hidden=[], passes=passes, sigma=sigma, code_penalty=lam)
     with torch.no_grad():
         m.encoder[0].weight.copy_(torch.tensor([[0.5, -0.25]]))
         m.encoder[0].bias.copy_(torch.tensor([0.1]))
@@ -202,7 +202,7 @@ def test_builder_errors_name_the_valid_choices():
         build_world_model("xx", 3)
     with pytest.raises(ValueError, match=r"unknown argument\(s\) \['bogus'\].*passes"):
         build_world_model("rae", 3, bogus=1)
-    with pytest.raises(ValueError, match="unknown activation"):
+    with pytest.raises(ValueError, match="activation='swishy' is invalid.*'relu'"):
         build_world_model("ae", 3, activation="swishy")
 
 
@@ -210,11 +210,12 @@ def test_options_map_to_each_model():
     opts = {"hidden": 32, "depth": 2, "code_dim": 5, "passes": 4, "sigma": 0.2, "code_penalty": 0.01,
             "lr": 1e-3, "chain_steps": 2, "corruption": 0.3, "beta": 0.5, "obs_var": 0.2, "smoothing": 0.2,
             "sample_steps": 0}
-    assert options_to_kwargs("rae", opts)["passes"] == 4
-    assert options_to_kwargs("dae", opts)["walkback"] == 4
-    assert "passes" not in options_to_kwargs("ae", opts)
-    assert "sample_steps" not in options_to_kwargs("rae", opts)
+    assert options_for("rae", opts)["passes"] == 4
+    assert options_for("dae", opts)["passes"] == 4
+    assert "passes" not in options_for("ae", opts)
     for name in NAMES:
-        m = build_from_options(name, 3, opts)
+        m = build_from_settings(name, 3, opts)
         assert m.sample(4).shape == (4, 3)
-    assert build_from_options("rae", 3, opts).init_kwargs["hidden"] == [32, 32]
+    rae, dae = build_from_settings("rae", 3, opts), build_from_settings("dae", 3, opts)
+    assert rae.encoder[0].out_features == 32 and len(rae.encoder) == 5  # two hidden layers of 32
+    assert rae.default_sample_steps == 4 and dae.walkback == 4 and dae.default_sample_steps == 20

@@ -1,0 +1,140 @@
+"""Factories from a Config to the objects of a run: env, world model(s), agent, bonus.
+
+Every run kind builds its world model through :func:`world_model` (one
+definition of the options: :mod:`freeenergy.model_table`); agent runs build
+their env, agent and stable-baselines3 bonus here.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+from agents.adversarial import AdversarialFreeEnergyAgent
+from agents.baselines import CountSurprise, RandomAgent, RNDSurprise
+from agents.bonus import BonusTransform, WorldModelSurprise
+from agents.encoding import TransitionEncoder
+from agents.free_energy import FreeEnergyAgent
+from agents.objective import Objective
+from agents.online import OnlineWorldModel
+from agents.planner import Planner
+from agents.repeat import ActionRepeat
+from agents.surprise_head import SurpriseHead
+from experiments import agent_table
+from experiments.config import Config, ConfigError, to_dict
+from freeenergy.models import build_from_settings
+from freeenergy.world_model import WorldModel
+
+#: What each planning agent's actions do with the surprise.
+PLANNERS = {"fe": FreeEnergyAgent, "afe": AdversarialFreeEnergyAgent}
+#: The sign of each stable-baselines3 bonus (novelty bonuses are maximised).
+BONUS_OBJECTIVES = {"afe": Objective.MAXIMISE, "fe": Objective.MINIMISE, "count": Objective.MAXIMISE,
+                    "rnd": Objective.MAXIMISE}
+
+
+def make_env(cfg: Config, device: torch.device | str, num_envs: int | None = None, **overrides: Any) -> Any:
+    """The run's BatchedEnv from ``cfg.env`` (the one place config becomes an env).
+
+    ``num_envs`` (default ``env.num_envs``) and ``overrides`` (env kwargs over
+    ``env.kwargs``) serve probes and run kinds that need a variant of the env.
+    """
+    import envs
+
+    kwargs = {**dict(cfg.env.kwargs), **overrides}
+    if cfg.env.map_xy is not None:
+        kwargs["map_xy"] = list(cfg.env.map_xy) if not isinstance(cfg.env.map_xy, str) else cfg.env.map_xy
+    if cfg.env.vector != "sync":
+        kwargs["vectorization"] = cfg.env.vector
+    return envs.make(cfg.env.id, cfg.env.num_envs if num_envs is None else num_envs, device, **kwargs)
+
+
+def world_model(cfg: Config, input_dim: int, device: torch.device | str, name: str | None = None,
+                settings: dict[str, Any] | None = None) -> WorldModel:
+    """World model ``name`` (default ``world_model.name``) from the ``world_model`` section (or ``settings``)."""
+    section = to_dict(cfg.world_model) if settings is None else settings
+    return build_from_settings(name or cfg.world_model.name, input_dim, section, device)
+
+
+def objective(cfg: Config) -> Objective:
+    """The objective of ``agent.type`` (and, for stable-baselines3 agents, of ``agent.bonus``)."""
+    if cfg.agent.type in PLANNERS:
+        return PLANNERS[cfg.agent.type].objective
+    return BONUS_OBJECTIVES.get(cfg.agent.bonus, Objective.MAXIMISE)
+
+
+def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> OnlineWorldModel:
+    """Encoder, replay and ``agent.ensemble`` world models for ``env``'s transitions."""
+    a = cfg.agent
+    encoder = TransitionEncoder(env.obs_dim, env.single_action_space, device)
+    members = [world_model(cfg, encoder.dim, device) for _ in range(a.ensemble)]
+    head = None
+    if a.surprise_head:
+        hidden = cfg.world_model.hidden
+        width = hidden if isinstance(hidden, int) else (list(hidden) or [64])[0]
+        head = SurpriseHead(encoder.obs_dim + encoder.act_dim, width, cfg.world_model.lr, device)
+    return OnlineWorldModel(encoder=encoder, members=members, replay_capacity=a.replay_capacity,
+                            batch_size=cfg.world_model.batch_size, device=device, generator=generator,
+                            recent_fraction=a.recent_fraction, recent_window=a.recent_window,
+                            surprise_head=head, head_discount=a.head_discount, objective=objective(cfg))
+
+
+def make_planner(cfg: Config, world: OnlineWorldModel, device: torch.device, generator: torch.Generator
+                 ) -> Planner:
+    """The candidate search of a planning agent, from ``cfg.agent``."""
+    a = cfg.agent
+    return Planner(codec=world.encoder.actions, horizon=a.horizon, candidates=a.candidates, method=a.planner,
+                   cem_iters=a.cem_iters, elite_frac=a.elite_frac, repeat_prob=a.repeat_prob,
+                   discount=a.discount, device=device, generator=generator)
+
+
+def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:
+    """The agent of ``agent.type``, built by its row of :mod:`experiments.agent_table`."""
+    spec = agent_table.AGENTS[cfg.agent.type]
+    if spec.kind == "sb3":
+        raise ConfigError(f"agent.type={cfg.agent.type!r} is learned by stable-baselines3, not built as an "
+                          "Agent; expected a planner or baseline type here")
+    return load_entry(spec.entry)(cfg, env, device, generator)
+
+
+def make_random_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> RandomAgent:
+    """The uniformly random baseline."""
+    return RandomAgent(env.single_action_space, device, generator)
+
+
+def make_planning_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Any:
+    """A planning agent (fe, afe), wrapped in :class:`ActionRepeat` when ``agent.action_repeat > 1``."""
+    a = cfg.agent
+    if a.goal_obs and len(a.goal_obs) != env.obs_dim:
+        raise ConfigError(f"agent.goal_obs={list(a.goal_obs)!r} has {len(a.goal_obs)} entries: expected "
+                          f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")
+    world = make_world(cfg, env, device, generator)
+    planner = make_planner(cfg, world, device, generator)
+    agent = PLANNERS[a.type](
+        world=world, planner=planner, surprise=a.surprise, surprise_weight=a.surprise_weight,
+        goal_obs=list(a.goal_obs) or None, goal_weight=a.goal_weight, draws=a.draws,
+        complete_init=a.complete_init, fe_draws=a.fe_draws, epsilon=a.epsilon, warmup_steps=a.warmup_steps,
+        fit_ratio=a.fit_ratio, generator=generator)
+    return ActionRepeat(agent, repeat=a.action_repeat) if a.action_repeat > 1 else agent
+
+
+def load_entry(entry: str) -> Any:
+    """Import ``"package.module:name"``."""
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:
+    """The reward bonus of SB3 agents (None for ``agent.bonus: none``)."""
+    a = cfg.agent
+    if a.bonus == "none":
+        return None
+    if a.bonus in ("afe", "fe"):
+        source: Any = WorldModelSurprise(make_world(cfg, env, device, generator), a.fit_ratio, a.fe_draws,
+                                          a.fit_every)
+    elif a.bonus == "count":
+        source = CountSurprise(env.map_cells, env.num_cells, device)
+    else:
+        source = RNDSurprise(env.obs_dim, fit_ratio=max(a.fit_ratio, 1),
+                             batch_size=cfg.world_model.batch_size, lr=cfg.world_model.lr, device=device)
+    return BonusTransform(source, a.int_coef, a.ext_coef, objective=BONUS_OBJECTIVES[a.bonus])

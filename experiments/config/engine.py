@@ -1,0 +1,213 @@
+"""The config engine: typed fields with docs, coercion of YAML values, friendly errors.
+
+``build(cls, mapping)`` turns a nested mapping (YAML, overrides) into frozen
+dataclasses, checking every key (unknown keys get a did-you-mean) and every
+value against its annotation; the dataclasses' ``__post_init__`` checks the
+ranges. ``to_dict``, ``field_table`` and ``field_docs`` read them back for
+``config.yaml``, W&B and ``freeenergy show --docs``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import field
+from typing import Any
+
+from experiments.errors import UserError
+
+
+class ConfigError(UserError):
+    """A config key or value that cannot be used; the message says why."""
+
+
+def doc(default: Any, text: str) -> Any:
+    """A dataclass field with a default and a docstring kept in its metadata."""
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+def _require(ok: bool, key: str, value: Any, valid: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: expected {valid}")
+
+
+def _one_of(key: str, value: Any, options: tuple[str, ...]) -> None:
+    _require(value in options, key, value, "one of " + ", ".join(map(repr, options)))
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is not None or tp is Any:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert lists to tuples, ints to floats."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}={value!r} is invalid: expected {_type_name(tp)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} is invalid: expected a list")
+        (item, *_rest) = typing.get_args(tp) or (Any,)
+        return tuple(_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} is invalid: expected a list")
+        return list(value)
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r} is invalid: expected a mapping like {{name: value}}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is invalid: expected true or false")
+        return value
+    if tp is int:
+        return _coerce_int(value, key)
+    if tp is float:
+        return _coerce_float(value, key)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} is invalid: expected a string")
+        return value
+    return value
+
+
+def _coerce_int(value: Any, key: str) -> int:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)  # 1e6 written as a float
+    if isinstance(value, str):
+        try:
+            as_float = float(value)
+        except ValueError:
+            as_float = None
+        if as_float is not None and as_float.is_integer() and abs(as_float) < 2**53:
+            return int(as_float)  # '1e6' read by YAML as a string
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}={value!r} is invalid: expected an integer")
+    return value
+
+
+def _coerce_float(value: Any, key: str) -> float:
+    if isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; accept what Python reads as a number.
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} is invalid: expected a number")
+    return float(value)
+
+
+def unknown_key_error(key: str, valid: list[str]) -> ConfigError:
+    """The error for a key that does not exist, with the closest valid keys."""
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"unknown config key {key!r}.{hint} Valid keys here: {', '.join(valid)}")
+
+
+def build(cls: type, data: dict | None, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested mapping, validating every key and type."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}={data!r} is invalid: expected a mapping of keys")
+    data = _apply_moves(cls, data)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise unknown_key_error(f"{prefix}{key}", sorted(fields))
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            kwargs[name] = build(tp, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, tp, f"{prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # e.g. comparing a wrong type inside __post_init__
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {err}") from err
+
+
+def _apply_moves(cls: type, data: dict) -> dict:
+    """Keys that moved to another section (a section's ``__moved__``) are read at their new place.
+
+    The old key keeps working (saved runs hold it): a non-zero value is
+    copied to the new key unless that key holds another non-zero value.
+    """
+    hints = typing.get_type_hints(cls)
+    out = data
+    for name, tp in hints.items():
+        moved = getattr(tp, "__moved__", None)
+        section = data.get(name)
+        if not moved or not isinstance(section, dict) or not set(moved) & set(section):
+            continue
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in out.items()}
+        for old, new in moved.items():
+            if old not in out[name]:
+                continue
+            value = out[name].pop(old)
+            new_section, new_key = new.split(".")
+            target = out.setdefault(new_section, {})
+            if not value or not isinstance(target, dict):
+                continue
+            if target.get(new_key) and target[new_key] != value:
+                raise ConfigError(f"{name}.{old}={value!r} is invalid: it moved to {new}, which is "
+                                  f"{target[new_key]!r}; expected one of the two")
+            target[new_key] = value
+    return out
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict (tuples as lists) for YAML, JSON and W&B."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(i) for i in v]
+        if isinstance(v, dict):
+            return {k: plain(i) for k, i in v.items()}
+        return v
+    return {f.name: (to_dict(getattr(cfg, f.name)) if dataclasses.is_dataclass(getattr(cfg, f.name))
+                     else plain(getattr(cfg, f.name))) for f in dataclasses.fields(cfg)}
+
+
+def field_docs(cls: type, prefix: str = "") -> dict[str, str]:
+    """Dotted key -> docstring for every field, for ``freeenergy show --docs``."""
+    return {key: text for key, _, _, text in field_table(cls, prefix)}
+
+
+def field_table(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """(dotted key, type name, default, docstring) for every field, in declaration order."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            out.extend(field_table(tp, f"{prefix}{f.name}."))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        out.append((f"{prefix}{f.name}", _type_name(tp), default, f.metadata.get("doc", "")))
+    return out

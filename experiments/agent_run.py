@@ -89,6 +89,10 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     a = cfg.agent
     if a.type == "random":
         return RandomAgent(env.single_action_space, device, generator)
+    if a.type == "amortised":
+        from experiments.amortised import make_amortised
+
+        return make_amortised(cfg, env, device, generator)
     if a.goal_obs and len(a.goal_obs) != env.obs_dim:
         raise ConfigError(f"agent.goal_obs={list(a.goal_obs)!r} has {len(a.goal_obs)} entries: expected "
                           f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")

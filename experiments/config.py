@@ -136,14 +136,15 @@ class WorldModelConfig:
         _require(0 < self.lr < 1, "world_model.lr", self.lr, "a number in (0, 1)")
 
 
-AGENT_TYPES = ("fe", "afe", "random", "ppo", "a2c", "dqn", "sac")
+AGENT_TYPES = ("fe", "afe", "random", "ppo", "a2c", "dqn", "sac", "amortised")
 BONUSES = ("afe", "fe", "count", "rnd", "none")
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     type: str = doc("afe", "Agent: fe (free-energy minimising planner), afe (adversarial planner), random, "
-                    "or a stable-baselines3 algorithm (ppo, a2c, dqn, sac) trained with agent.bonus.")
+                    "a stable-baselines3 algorithm (ppo, a2c, dqn, sac) trained with agent.bonus, or amortised "
+                    "(torch-native PPO on the batched copies, rewarded by agent.bonus; Discrete actions).")
     surprise: str = doc("total", "Surprise the planners score: total (free energy of imagined transitions), "
                         "epistemic (disagreement across the ensemble or noise draws), aleatoric (total - "
                         "epistemic) or predicted (surprise head: free energy that real transitions showed).")
@@ -183,6 +184,9 @@ class AgentConfig:
     int_coef: float = doc(1.0, "Weight of the intrinsic bonus in the reward.")
     ext_coef: float = doc(0.0, "Weight of the environment's own reward (0: no extrinsic reward).")
     sb3_kwargs: dict = doc({}, "Keyword arguments of the stable-baselines3 algorithm, e.g. {n_steps: 64}.")
+    ppo: dict = doc({}, "Amortised agent: PPO settings, e.g. {rollout: 128, epochs: 4, minibatches: 4, lr: 0.001, "
+                    "hidden: 64, gamma: 0.99, gamma_int: 0.99, gae_lambda: 0.95, clip: 0.2, ent_coef: 0.01, "
+                    "vf_coef: 0.5, max_grad_norm: 0.5, predictor_fraction: 0.25} (agents.ppo.PPOSettings).")
 
     def __post_init__(self) -> None:
         _one_of("agent.type", self.type, AGENT_TYPES)
@@ -211,6 +215,13 @@ class AgentConfig:
                  self.surprise, "total, or set agent.ensemble >= 2 or agent.draws >= 2 for epistemic/aleatoric")
         _require(self.goal_weight == 0 or bool(self.goal_obs), "agent.goal_obs", list(self.goal_obs),
                  "a goal observation when agent.goal_weight != 0")
+        if self.ppo or self.type == "amortised":
+            from agents.ppo import ppo_settings
+
+            try:
+                ppo_settings(self.ppo)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
 
 
 @dataclass(frozen=True)

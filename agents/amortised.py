@@ -17,9 +17,9 @@ discounted non-episodic intrinsic return (:class:`ReturnNormaliser`).
 Agent contract (DESIGN.md): ``act``, ``observe`` (extra keyword arguments
 ``reward``: the env's reward ``(N,)``, ``map_xy``: map coordinates ``(N, 2)``
 of the next observation, needed by the count bonus), ``update``,
-``state_dict``/``load_state_dict``. ``observe`` returns the rollout's surprise
-``(T * N,)`` on the step that completes a rollout (world-model bonus only), and
-None otherwise.
+``state_dict``/``load_state_dict``. ``observe`` returns the free energy of the
+rollout's transitions ``(T * N,)`` on the step that completes a rollout
+(world-model bonus only), and None otherwise.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ class AmortisedAgent:
         roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), self.raw_next.reshape(n, -1),
                        self.normalise(self.raw_next.reshape(n, -1)), self.map_xy.reshape(n, 2) if self.has_map else None)
         self._surprise = self.source.score(roll).reshape(self.buf.steps, self.num_envs)
-        return self._surprise.reshape(-1) if self.world is not None else None
+        return getattr(self.source, "free_energy", None)
 
     def update(self) -> dict[str, float]:
         """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics."""

@@ -112,16 +112,22 @@ class WorldModelBonus(NoBonus):
         self.world = world
         self.surprise = surprise
         self.draws, self.fe_draws, self.complete_steps = int(draws), int(fe_draws), complete_steps
+        self.free_energy: Tensor | None = None  # (B,) free energy of the last scored rollout
 
     @torch.no_grad()
     def score(self, r: Rollout) -> Tensor:
-        enc = self.world.encoder
-        x = enc.encode(r.obs, r.actions, r.next_obs)
-        return torch.cat([self._score(x[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)])
+        x = self.world.encoder.encode(r.obs, r.actions, r.next_obs)
+        parts = [self._score(x[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)]
+        self.free_energy = torch.cat([p[1] for p in parts])
+        return torch.cat([p[0] for p in parts])
 
-    def _score(self, x: Tensor) -> Tensor:
+    def _score(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The surprise term ``(B,)`` and the free energy ``(B,)`` of rows ``x``."""
+        fe = torch.stack([m.free_energy(x, self.fe_draws) for m in self.world.members])  # (E, B)
+        return self._term(x, fe), fe.mean(0)
+
+    def _term(self, x: Tensor, fe: Tensor) -> Tensor:
         world, enc = self.world, self.world.encoder
-        fe = torch.stack([m.free_energy(x, self.fe_draws) for m in world.members])  # (E, B)
         if self.surprise == "total":
             return fe.mean(0)
         known = x[:, : enc.next_slice.start]

@@ -106,6 +106,8 @@ def main() -> None:
     p.add_argument("--envs", type=int, nargs="+", default=[8, 64, 256, 1024])
     p.add_argument("--steps", type=int, default=65536, help="timed env steps per amortised run (all copies)")
     p.add_argument("--sb3-steps", type=int, default=32768, help="env steps of each SB3 run")
+    p.add_argument("--sb3-settings", default="both", choices=("both", "default", "zoo"),
+                   help="SB3 PPO settings run: SB3's defaults, the RL Zoo's CartPole ones, or both")
     p.add_argument("--rollout", type=int, default=32, help="amortised rollout length T")
     p.add_argument("--env", default="freeenergy/CartPole-v1", help="the batched twin the amortised agent runs on")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -115,7 +117,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"--device={args.device!r} is invalid here: no CUDA device; expected cpu")
-    sb3 = [bench_sb3(args.sb3_steps, {}), bench_sb3(args.sb3_steps, ZOO)]
+    chosen = {"both": [{}, ZOO], "default": [{}], "zoo": [ZOO]}[args.sb3_settings]
+    sb3 = [bench_sb3(args.sb3_steps, s) for s in chosen]
     ref = max(r["env_steps_per_second"] for r in sb3)
     amortised = [bench_amortised(args.env, n, args.steps, args.device, args.rollout) for n in args.envs]
     for r in amortised:

@@ -103,15 +103,20 @@ class WorldModelBonus(NoBonus):
     ``next_obs`` given ``(obs, action)``; ``aleatoric``: total - epistemic;
     ``predicted``: the surprise head's estimate. The transitions are already in
     the world's replay (the agent adds them as they arrive); ``learn`` fits.
+    ``complete_init``: the completion's first guess of ``next_obs``, ``obs`` (no
+    change) or ``mean`` (the running mean observation).
     """
 
     def __init__(self, *, world: OnlineWorldModel, surprise: str, draws: int = 1, fe_draws: int = 1,
-                 complete_steps: int | None = None) -> None:
+                 complete_steps: int | None = None, complete_init: str = "obs") -> None:
         if surprise not in SURPRISE_TERMS:
             raise ValueError(f"surprise={surprise!r} is invalid: expected one of {', '.join(SURPRISE_TERMS)}")
         self.world = world
         self.surprise = surprise
+        if complete_init not in ("obs", "mean"):
+            raise ValueError(f"complete_init={complete_init!r} is invalid: expected 'obs' or 'mean'")
         self.draws, self.fe_draws, self.complete_steps = int(draws), int(fe_draws), complete_steps
+        self.complete_init = complete_init
         self.free_energy: Tensor | None = None  # (B,) free energy of the last scored rollout
 
     @torch.no_grad()
@@ -134,7 +139,8 @@ class WorldModelBonus(NoBonus):
         if self.surprise == "predicted":
             return SURPRISE_TERMS["predicted"](StepPrediction(x[None, None], fe[:, None], enc.next_slice,
                                                               world.surprise_head(known)))
-        guess = torch.cat([known, x[:, enc.obs_slice]], 1).repeat(self.draws, 1)  # obs_t+1 starts at obs_t
+        start = x[:, enc.obs_slice] if self.complete_init == "obs" else torch.zeros_like(x[:, enc.obs_slice])
+        guess = torch.cat([known, start], 1).repeat(self.draws, 1)  # obs_t+1 starts at obs_t or the mean
         comp = world.complete(guess, enc.predict_mask, self.complete_steps)  # (E, M * B, D)
         e, b = comp.shape[0], x.shape[0]
         pred = StepPrediction(comp.reshape(e, self.draws, b, -1), fe[:, None].expand(e, self.draws, b),

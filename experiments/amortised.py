@@ -36,7 +36,8 @@ def make_source(cfg: Config, env: Any, device: torch.device, generator: torch.Ge
     a = cfg.agent
     if a.bonus in ("afe", "fe"):
         return WorldModelBonus(world=make_world(cfg, env, device, generator), surprise=a.surprise, draws=a.draws,
-                               fe_draws=a.fe_draws, complete_steps=a.complete_steps or None)
+                               fe_draws=a.fe_draws, complete_steps=a.complete_steps or None,
+                               complete_init=a.complete_init)
     if a.bonus == "rnd":
         s = ppo_settings(a.ppo)
         return RNDBonus(obs_dim=env.obs_dim, hidden=s.hidden, lr=s.predictor_lr, fraction=s.predictor_fraction,

@@ -179,8 +179,9 @@ class AgentConfig:
     replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
     recent_fraction: float = doc(0.0, "Share of each world-model batch drawn from the newest transitions.")
     recent_window: int = doc(1024, "Newest transitions that recent_fraction draws from.")
-    bonus: str = doc("afe", "Reward bonus of stable-baselines3 agents: afe (+free energy), fe (-free energy), "
-                     "count (exact map-cell counts), rnd (random network distillation) or none.")
+    bonus: str = doc("afe", "Reward bonus of stable-baselines3 and amortised agents: afe (+surprise), fe "
+                     "(-surprise; agent.surprise names the term for amortised agents), count (exact map-cell "
+                     "counts), rnd (random network distillation) or none.")
     int_coef: float = doc(1.0, "Weight of the intrinsic bonus in the reward.")
     ext_coef: float = doc(0.0, "Weight of the environment's own reward (0: no extrinsic reward).")
     sb3_kwargs: dict = doc({}, "Keyword arguments of the stable-baselines3 algorithm, e.g. {n_steps: 64}.")

@@ -52,9 +52,6 @@ class AmortisedAgent:
         generator: random source of warm-up actions.
     """
 
-    #: the run driver passes ``reward`` and ``map_xy`` to ``observe``
-    observes_reward = True
-
     def __init__(self, *, learner: PPOLearner, source: NoBonus, obs_dim: int, num_actions: int, num_envs: int,
                  maximise: bool = True, warmup_steps: int = 10, fit_ratio: int = 1, action_start: int = 0,
                  device: torch.device, generator: torch.Generator | None = None) -> None:
@@ -123,8 +120,9 @@ class AmortisedAgent:
             return None
         self._next_obs = nxt
         n = self.buf.steps * self.num_envs
-        roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), self.raw_next.reshape(n, -1),
-                       self.normalise(self.raw_next.reshape(n, -1)), self.map_xy.reshape(n, 2) if self.has_map else None)
+        nxt_rows = self.raw_next.reshape(n, -1)
+        roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), nxt_rows, self.normalise(nxt_rows),
+                       self.map_xy.reshape(n, 2) if self.has_map else None)
         self._surprise = self.source.score(roll).reshape(self.buf.steps, self.num_envs)
         return getattr(self.source, "free_energy", None)
 

@@ -65,7 +65,8 @@ _INF = float("inf")
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rollout": (_int_at_least(1), "an integer >= 1"), "epochs": (_int_at_least(1), "an integer >= 1"),
     "minibatches": (_int_at_least(1), "an integer >= 1"), "hidden": (_int_at_least(1), "an integer >= 1"),
-    "lr": (_number(0, 1), "a number in (0, 1)"), "predictor_lr": (_number(0, 1), "a number in (0, 1)"), "gamma": (_number(0, 1), "a number in (0, 1)"),
+    "lr": (_number(0, 1), "a number in (0, 1)"), "predictor_lr": (_number(0, 1), "a number in (0, 1)"),
+    "gamma": (_number(0, 1), "a number in (0, 1)"),
     "gamma_int": (_number(0, 1), "a number in (0, 1)"),
     "gae_lambda": (_number(0, 1, hi_open=False), "a number in (0, 1]"),
     "clip": (_number(0, _INF), "a number > 0"), "ent_coef": (_number(0, _INF, lo_open=False), "a number >= 0"),

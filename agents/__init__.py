@@ -1,5 +1,5 @@
 """Agents: joint-vector encoding, replay, planners, the free-energy and adversarial
-agents, baselines, and the stable-baselines3 bridge.
+agents, the amortised (PPO) agent, baselines, and the stable-baselines3 bridge.
 
 Submodules import lazily (stable-baselines3 is only loaded by :mod:`agents.bonus`
 and :mod:`agents.sb3_env`).
@@ -32,6 +32,12 @@ _EXPORTS = {
     "BonusLoggingCallback": "agents.bonus",
     "BatchedVecEnv": "agents.sb3_env",
     "Visitation": "agents.explore",
+    "AmortisedAgent": "agents.amortised",
+    "PPOLearner": "agents.ppo",
+    "PPOSettings": "agents.ppo",
+    "RNDBonus": "agents.intrinsic",
+    "WorldModelBonus": "agents.intrinsic",
+    "CountBonus": "agents.intrinsic",
 }
 
 __all__ = sorted(_EXPORTS)

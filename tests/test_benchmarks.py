@@ -15,6 +15,7 @@ TINY = {
     "agents.py": ["--envs", "2", "--candidates", "4", "--horizon", "2", "--repeats", "1",
                   "--sb3-steps", "128", "--sb3-envs", "4"],
     "runner.py": ["--debug", "--repeats", "1", "--quick-debug"],
+    "throughput.py": ["--envs", "4", "--steps", "32", "--sb3-steps", "64", "--sb3-settings", "zoo", "--rollout", "4"],
 }
 
 

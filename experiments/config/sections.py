@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from experiments import agent_table
-from experiments.config.engine import _one_of, _require, doc
+from experiments.config.engine import ConfigError, _one_of, _require, doc
 from freeenergy import model_table as wm_table
 
 
@@ -141,11 +141,15 @@ class AgentConfig:
     replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
     recent_fraction: float = doc(0.0, "Share of each world-model batch drawn from the newest transitions.")
     recent_window: int = doc(1024, "Newest transitions that recent_fraction draws from.")
-    bonus: str = doc("afe", "Reward bonus of stable-baselines3 agents: afe (+free energy), fe (-free energy), "
-                     "count (exact map-cell counts), rnd (random network distillation) or none.")
+    bonus: str = doc("afe", "Reward bonus of stable-baselines3 and amortised agents: afe (+surprise), fe "
+                     "(-surprise; agent.surprise names the term for amortised agents), count (exact map-cell "
+                     "counts), rnd (random network distillation) or none.")
     int_coef: float = doc(1.0, "Weight of the intrinsic bonus in the reward.")
     ext_coef: float = doc(0.0, "Weight of the environment's own reward (0: no extrinsic reward).")
     sb3_kwargs: dict = doc({}, "Keyword arguments of the stable-baselines3 algorithm, e.g. {n_steps: 64}.")
+    ppo: dict = doc({}, "Amortised agent: PPO settings, e.g. {rollout: 128, epochs: 4, minibatches: 4, lr: 0.001, "
+                    "hidden: 64, gamma: 0.99, gamma_int: 0.99, gae_lambda: 0.95, clip: 0.2, ent_coef: 0.01, "
+                    "vf_coef: 0.5, max_grad_norm: 0.5, predictor_fraction: 0.25} (agents.ppo.PPOSettings).")
 
     def __post_init__(self) -> None:
         _one_of("agent.type", self.type, agent_table.agent_types())
@@ -174,3 +178,10 @@ class AgentConfig:
                  self.surprise, "total, or set agent.ensemble >= 2 or agent.draws >= 2 for epistemic/aleatoric")
         _require(self.goal_weight == 0 or bool(self.goal_obs), "agent.goal_obs", list(self.goal_obs),
                  "a goal observation when agent.goal_weight != 0")
+        if self.ppo or self.type == "amortised":
+            from agents.ppo import ppo_settings
+
+            try:
+                ppo_settings(self.ppo)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None

@@ -1,0 +1,160 @@
+"""The amortised agent: PPO on batched twins, rewarded by a normalised surprise bonus.
+
+Where the planning agent (:mod:`agents.base`) searches imagined rollouts at
+every step, this agent *amortises* the search into a policy: it acts with one
+forward pass for all ``N`` copies, and learns from rollouts of ``T`` steps x
+``N`` copies as one batch (:mod:`agents.ppo`). The bonus comes from a rollout
+source (:mod:`agents.intrinsic`): with the online world model, the policy
+maximises (``maximise=True``, adversarial free energy) or minimises (free
+energy) a surprise term that the world model keeps minimising by fitting on
+replay; RND, exact counts or no bonus make the baselines in the same learner.
+
+Observations are normalised by running mean/std, initialised from
+``warmup_steps`` random steps and clipped to [-5, 5] (as in RND); the
+intrinsic reward ``sign * surprise`` is divided by the running std of the
+discounted non-episodic intrinsic return (:class:`ReturnNormaliser`).
+
+Agent contract (DESIGN.md): ``act``, ``observe`` (extra keyword arguments
+``reward``: the env's reward ``(N,)``, ``map_xy``: map coordinates ``(N, 2)``
+of the next observation, needed by the count bonus), ``update``,
+``state_dict``/``load_state_dict``. ``observe`` returns the free energy of the
+rollout's transitions ``(T * N,)`` on the step that completes a rollout
+(world-model bonus only), and None otherwise.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from agents.encoding import RunningNorm
+from agents.intrinsic import NoBonus, ReturnNormaliser, Rollout
+from agents.ppo import PPOLearner, RolloutBuffer
+
+CLIP = 5.0  # normalised observations are clipped to [-5, 5] (Burda et al. 2018)
+
+
+class AmortisedAgent:
+    """PPO with two value heads on a rollout source's normalised bonus.
+
+    Args:
+        learner: the PPO learner (its settings give the rollout length T).
+        source: the rollout source (:mod:`agents.intrinsic`).
+        obs_dim: observation width.
+        num_actions: Discrete action count.
+        num_envs: copies N.
+        action_start: the first action's index (``Discrete.start``).
+        maximise: True: the bonus is +surprise (adversarial); False: -surprise (minimiser).
+        warmup_steps: random steps per copy that initialise the observation statistics.
+        fit_ratio: world-model steps per env step (run at the end of each rollout).
+        device: where everything lives.
+        generator: random source of warm-up actions.
+    """
+
+    def __init__(self, *, learner: PPOLearner, source: NoBonus, obs_dim: int, num_actions: int, num_envs: int,
+                 maximise: bool = True, warmup_steps: int = 10, fit_ratio: int = 1, action_start: int = 0,
+                 device: torch.device, generator: torch.Generator | None = None) -> None:
+        self.learner = learner
+        self.source = source
+        self.world = source.world  # None unless the bonus is a world model's surprise
+        self.num_actions, self.num_envs = int(num_actions), int(num_envs)
+        self.action_start = int(action_start)
+        self.sign = 1.0 if maximise else -1.0
+        self.warmup_steps, self.fit_ratio = int(warmup_steps), int(fit_ratio)
+        self.device = torch.device(device)
+        self.generator = generator
+        t, n = learner.s.rollout, self.num_envs
+        self.buf = RolloutBuffer(steps=t, num_envs=n, obs_dim=obs_dim, device=self.device)
+        self.raw_obs = torch.zeros(t, n, obs_dim, device=self.device)
+        self.raw_next = torch.zeros(t, n, obs_dim, device=self.device)
+        self.map_xy = torch.zeros(t, n, 2, device=self.device)
+        self.has_map = False
+        self.obs_norm = RunningNorm(obs_dim, self.device, std_floor=1e-2)
+        self.returns = ReturnNormaliser(num_envs=n, gamma=learner.s.gamma_int, device=self.device)
+        self.steps = 0
+        self._surprise: Tensor | None = None  # (T, N) raw surprise of the finished rollout
+        self._next_obs: Tensor | None = None
+        self.last_metrics: dict[str, float] = {}
+
+    def normalise(self, obs: Tensor) -> Tensor:
+        """``(..., O)`` observations whitened by the running statistics and clipped to [-5, 5]."""
+        return self.obs_norm.normalise(obs).clamp(-CLIP, CLIP)
+
+    @property
+    def warming_up(self) -> bool:
+        return self.steps < self.warmup_steps
+
+    @torch.no_grad()
+    def act(self, obs: Tensor) -> Tensor:
+        """Actions ``(N,)`` long for ``obs`` ``(N, O)``: one forward pass for all copies."""
+        obs = torch.as_tensor(obs, device=self.device, dtype=torch.float32).reshape(self.num_envs, -1)
+        if self.warming_up:
+            idx = torch.randint(self.num_actions, (self.num_envs,), device=self.device, generator=self.generator)
+            return idx + self.action_start
+        z = self.normalise(obs)
+        actions, logp, values = self.learner.act(z)
+        self.buf.add(z, actions, logp, values)
+        return actions + self.action_start
+
+    @torch.no_grad()
+    def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
+                weights: Tensor | None = None, *, reward: Tensor | None = None,
+                map_xy: Tensor | None = None) -> Tensor | None:
+        """Record one step of all copies; on a rollout's last step, score it (see module doc)."""
+        self.steps += 1
+        obs = torch.as_tensor(obs, device=self.device, dtype=torch.float32).reshape(self.num_envs, -1)
+        nxt = torch.as_tensor(next_obs, device=self.device, dtype=torch.float32).reshape(self.num_envs, -1)
+        actions = torch.as_tensor(actions, device=self.device)
+        if self.world is not None:
+            self.world.observe(obs, actions, nxt)  # replay for the world model's online fit
+        if self.steps <= self.warmup_steps:
+            self.obs_norm.update(nxt)
+            return None
+        t = self.buf.t
+        self.raw_obs[t], self.raw_next[t] = obs, nxt
+        if map_xy is not None:
+            self.map_xy[t], self.has_map = torch.as_tensor(map_xy, device=self.device), True
+        self.buf.outcome(None if reward is None else torch.as_tensor(reward), done)
+        if not self.buf.full:
+            return None
+        self._next_obs = nxt
+        n = self.buf.steps * self.num_envs
+        nxt_rows = self.raw_next.reshape(n, -1)
+        roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), nxt_rows, self.normalise(nxt_rows),
+                       self.map_xy.reshape(n, 2) if self.has_map else None)
+        self._surprise = self.source.score(roll).reshape(self.buf.steps, self.num_envs)
+        return getattr(self.source, "free_energy", None)
+
+    def update(self) -> dict[str, float]:
+        """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics."""
+        if self._surprise is None:
+            return self.last_metrics
+        s, self._surprise = self._surprise, None
+        bonus = self.returns(self.sign * s)
+        hook = getattr(self.source, "minibatch", None)
+        last_obs = self._next_obs
+        # the observation after the rollout: the env's next obs (its autoreset start where an episode ended)
+        metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus, self.normalise(last_obs),
+                                                                  hook).items()}
+        self.obs_norm.update(self.raw_next.reshape(-1, self.raw_next.shape[-1]))
+        metrics.update(self.source.learn(self.fit_ratio * self.buf.steps))
+        stats = torch.stack([s.mean(), bonus.abs().mean()]).tolist()
+        metrics.update({"bonus/surprise": stats[0], "bonus/normalised": stats[1],
+                        "bonus/return_std": self.returns.std})
+        self.buf.t = 0
+        self.last_metrics = metrics
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner.state_dict(), "source": self.source.state_dict(), "steps": self.steps,
+                "obs_norm": self.obs_norm.state_dict(), "returns": self.returns.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore; a rollout cut by the checkpoint is dropped (the next one starts afresh)."""
+        self.learner.load_state_dict(state["learner"])
+        self.source.load_state_dict(state["source"])
+        self.steps = int(state["steps"])
+        self.obs_norm.load_state_dict(state["obs_norm"])
+        self.returns.load_state_dict(state["returns"])
+        self.buf.t, self._surprise = 0, None

@@ -288,6 +288,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--figure", help="coverage figure (default: --out with .png, else RUN_ROOT/coverage.png)")
     p.add_argument("--no-run", action="store_true", help="only read the runs that exist")
+    p.add_argument("--note", default="", help="a remark stored in settings (e.g. how the runs were made)")
     args = p.parse_args(argv)
     suite = SUITES.get(args.suite or "", {})
     args.methods = args.methods or suite.get("methods")
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
            "unit": "share of reachable cells; ratio of means with 95% bootstrap CI; Welch p; seconds; env-steps/s",
            "settings": {"suite": args.suite, "methods": args.methods, "seeds": seeds, "random": args.random,
                         "rnd": args.rnd, "debug": args.debug, "overrides": args.set, "run_root": str(root),
-                        "jobs": args.jobs, "threads": args.threads,
+                        "jobs": args.jobs, "threads": args.threads, "note": args.note,
                         "command": "python benchmarks/exploration.py " + " ".join(argv if argv is not None
                                                                                else sys.argv[1:])},
            "machine": machine(),

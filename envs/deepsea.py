@@ -22,7 +22,8 @@ per-copy ``depth`` (row), ``column`` and ``on_path`` (1 while every move so
 far was "right"), and ``is_success`` (True on the step that reaches the far
 corner). The twin's ``summary_metrics()`` gives ``corner_reached`` (0/1) and
 ``first_corner_episode`` (episodes completed over all copies when the corner
-was first reached; NaN if never). State: ``(column, row)``.
+was first reached; NaN if never); ``summary_state()`` / ``load_summary_state()``
+carry those counters through checkpoints. State: ``(column, row)``.
 """
 
 from __future__ import annotations
@@ -227,6 +228,15 @@ class DeepSeaTwin(TwinEnv):
         first = int(self._first_corner)
         return {"corner_reached": float(first >= 0), "first_corner_episode": float(first) if first >= 0 else float("nan"),
                 "episodes": float(int(self._episodes))}
+
+    def summary_state(self) -> dict[str, int]:
+        """The counters behind :meth:`summary_metrics`, for checkpoints."""
+        return {"episodes": int(self._episodes), "first_corner": int(self._first_corner)}
+
+    def load_summary_state(self, state: dict[str, int]) -> None:
+        """Continue counting from :meth:`summary_state` (a resumed run)."""
+        self._episodes.fill_(int(state["episodes"]))
+        self._first_corner.fill_(int(state["first_corner"]))
 
     def get_state(self) -> torch.Tensor:
         """(N, 2) long ``(column, row)``."""

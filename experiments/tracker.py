@@ -13,7 +13,9 @@ It knows no particular world. Every env reports through the metrics protocol
   that succeeded at least once. Where an env gives no ``is_success``, an
   episode that ended by termination counts as a success;
 - ``env.summary_metrics()`` (optional): run-level figures the env keeps itself,
-  merged into the summary.
+  merged into the summary; an env that keeps them also offers
+  ``summary_state()`` / ``load_summary_state(state)`` (plain ints and floats),
+  which checkpoints carry, so a resumed run keeps counting.
 
 All running sums stay tensors on the env's device: no host sync per step.
 """
@@ -133,8 +135,11 @@ class Tracker:
         return out
 
     def state_dict(self) -> dict:
-        return {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
-                "succeeded": self.succeeded.cpu(), "last_fe": self.last_fe}
+        out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
+               "succeeded": self.succeeded.cpu(), "last_fe": self.last_fe}
+        if callable(getattr(self.env, "summary_state", None)):  # the env's own run-level counters
+            out["env_summary"] = self.env.summary_state()
+        return out
 
     def load_state_dict(self, s: dict) -> None:
         self.vis.load_state_dict(s["vis"])
@@ -142,6 +147,8 @@ class Tracker:
                         for k, v in s["metrics"].items()}
         self.succeeded = s["succeeded"].to(self.succeeded.device)
         self.last_fe = float(s["last_fe"])
+        if "env_summary" in s and callable(getattr(self.env, "load_summary_state", None)):
+            self.env.load_summary_state(s["env_summary"])
 
     def draw(self, ctx: Any, step: int) -> None:
         """Exploration map (visits per cell, walls = unreachable cells on grid worlds)."""

@@ -197,3 +197,19 @@ def test_bad_world_sizes_are_one_line_cli_errors(tmp_path, capsys, overrides, ke
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and key in lines[0]
     assert "valid" in lines[0] or "expected" in lines[0]
+
+
+def test_deepsea_counters_survive_a_checkpoint_through_the_tracker():
+    from experiments.tracker import Tracker
+
+    env = envs.make("DeepSea-v0", num_envs=2, size=3)
+    env.reset(seed=0)
+    for _ in range(3):  # episodes 1, 2 go wrong
+        env.step(1 - _deepsea_right_actions(env))
+    saved = Tracker(env, 10).state_dict()
+    fresh = envs.make("DeepSea-v0", num_envs=2, size=3)  # a resumed run builds a new env
+    fresh.reset(seed=0)
+    Tracker(fresh, 10).load_state_dict(saved)
+    for _ in range(3):  # episode 4 (copy 1) reaches the corner
+        fresh.step(torch.stack([1 - _deepsea_right_actions(fresh)[0], _deepsea_right_actions(fresh)[1]]))
+    assert fresh.summary_metrics() == {"corner_reached": 1.0, "first_corner_episode": 4.0, "episodes": 4.0}

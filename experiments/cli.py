@@ -20,12 +20,13 @@ only run configs you trust.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-from experiments.config import field_table, to_dict
+from experiments.config import Config, field_table, to_dict
 from experiments.errors import UserError
 
 
@@ -124,7 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _wandb_agent_form(args)
     from experiments.runner import run_experiment
 
-    cfg = resolve(args.preset, args.overrides, debug=args.debug)
+    cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
     from experiments import distributed
 
     if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
@@ -135,6 +136,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     _report(summary, run_dir)
     return 0
+
+
+def honour_seed(cfg: Config, overrides: list[str]) -> Config:
+    """``run.seed=S`` given on the command line runs seed S, also when the preset sets ``run.seeds``
+    (which would otherwise win without a word); it says so on stderr."""
+    keys = {o.split("=", 1)[0].strip() for o in overrides}
+    if "run.seed" not in keys or "run.seeds" in keys or not cfg.run.seeds:
+        return cfg
+    print(f"freeenergy: run.seed={cfg.run.seed} replaces the preset's run.seeds={list(cfg.run.seeds)} "
+          f"(pass run.seeds=[...] for several seeds)", file=sys.stderr)
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=()))
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:

@@ -1,0 +1,79 @@
+"""Build one copy of a config's environment before a run, so that what cannot work is one line.
+
+A bad id, entry point, kwarg or space; a plug-in module that raises at import,
+has a syntax error or calls ``sys.exit``; a constructor that raises or a
+factory that returns None; ``reset``/``step`` that return the wrong shapes or
+tuples, or non-finite observations (named as the env's fault): each becomes a
+:class:`~experiments.config.ConfigError` naming ``env.id``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from experiments.config import Config, ConfigError
+
+
+def check_env(cfg: Config) -> dict[str, int]:
+    """Build one copy of ``env``, reset it and step it once, so that a bad id, entry point,
+    kwarg, space, a plug-in that raises, or one whose reset/step return the wrong thing
+    becomes a ConfigError. Returns the observation and action sizes (for the memory estimate).
+
+    An entry point (``package.module:Class``) imports user code: by design, a
+    config can plug in any environment.
+    """
+    from experiments.agent_run import make_env
+
+    where = f"env.id={cfg.env.id!r}" + (f" (env.kwargs={cfg.env.kwargs!r})" if cfg.env.kwargs else "")
+    try:
+        env = make_env(cfg, "cpu", num_envs=1)
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as err:  # user code: import errors, syntax errors, sys.exit, its own bugs
+        raise ConfigError(f"{where} cannot be built: {_one_line(err)}") from err
+    try:
+        probe_env(env, where)
+        return {"obs_dim": int(env.obs_dim), "act_dim": int(env.action_dim)}
+    finally:
+        try:
+            env.close()
+        except Exception:  # closing a probe env is best effort
+            pass
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def probe_env(env: Any, where: str) -> None:
+    """One reset and one step of a single-copy env: shapes ``(1, obs_dim)`` and finite values.
+
+    Raises:
+        ConfigError: naming the env and what it returned (a NaN observation is the env's fault).
+    """
+    try:
+        obs = env.reset(seed=0)
+        check_obs(obs, env, where, "reset")
+        out = env.step(env.sample_actions())
+        if not isinstance(out, tuple) or len(out) != 5:
+            raise ConfigError(f"{where}: step() returned {type(out).__name__}"
+                              f"{f' of {len(out)}' if isinstance(out, tuple) else ''}; expected "
+                              f"(obs, reward, terminated, truncated, info)")
+        check_obs(out[0], env, where, "step")
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as err:
+        raise ConfigError(f"{where}: reset/step of one copy failed: {_one_line(err)}") from err
+
+
+def check_obs(obs: Any, env: Any, where: str, what: str) -> None:
+    """``obs`` is a ``(num_envs, obs_dim)`` tensor of finite numbers, else a ConfigError."""
+    shape = tuple(getattr(obs, "shape", ()))
+    if not isinstance(obs, torch.Tensor) or shape != (env.num_envs, env.obs_dim):
+        raise ConfigError(f"{where}: {what}() returned {type(obs).__name__} of shape {shape}; expected a tensor "
+                          f"of shape ({env.num_envs}, {env.obs_dim}) (copies, observation size)")
+    if not bool(torch.isfinite(obs.float()).all()):
+        raise ConfigError(f"{where}: {what}() returned non-finite observations (NaN or inf): the environment "
+                          f"is at fault, not the agent; fix the env (or its env.kwargs)")

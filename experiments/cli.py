@@ -28,6 +28,7 @@ from pathlib import Path
 
 from experiments.config import Config, field_table, to_dict
 from experiments.errors import UserError
+from experiments.guards import check_text_file
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -49,6 +50,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     from experiments.presets import resolve
 
+    check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
         values = _flat(to_dict(cfg))
@@ -89,9 +91,13 @@ def _report(summary: dict, run_dir: Path) -> None:
         shown = pngs if len(pngs) <= 8 else pngs[:8]
         print("maps:       " + "\n            ".join(str(p) for p in shown)
               + (f"\n            ... and {len(pngs) - 8} more" if len(pngs) > 8 else ""))
-    offline = sorted((run_dir / "wandb").glob("offline-run-*")) if (run_dir / "wandb").is_dir() else []
-    if offline:
-        print(f"W&B:        wandb sync {offline[-1]}")
+    from experiments.logger import sync_commands
+
+    commands = sync_commands(run_dir)
+    for i, command in enumerate(commands[:8]):
+        print(("W&B:        " if i == 0 else "            ") + command)
+    if len(commands) > 8:
+        print(f"            ... and {len(commands) - 8} more (one per W&B run)")
     figures: dict = {}
     for k, v in summary.items():
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
@@ -125,6 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _wandb_agent_form(args)
     from experiments.runner import run_experiment
 
+    check_text_file(args.preset)
     cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
     from experiments import distributed
 
@@ -222,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = list(args.overrides) + extra
+    _plug_in_path()
+    if getattr(args, "quiet", False):
+        quiet_third_parties()
     try:
         return args.fn(args)
     except UserError as err:
@@ -236,10 +246,28 @@ def main(argv: list[str] | None = None) -> int:
         _where(err, resume=True)
         return 130
     except BrokenPipeError:  # `freeenergy show ... | head`: the reader left; not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _plug_in_path() -> None:
+    """``env.id=mymodule:MyEnv`` finds ``mymodule.py`` in the current folder, as ``python -m`` would
+    (appended, so it never shadows an installed package)."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+
+
+def quiet_third_parties() -> None:
+    """``--quiet``: no W&B banners and no warnings from other packages (ours still show)."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    logging.getLogger("wandb").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"^(?!experiments|agents|envs|freeenergy)")
 
 
 def _where(err: BaseException, resume: bool = False) -> None:

@@ -62,6 +62,10 @@ def probe_env(env: Any, where: str) -> None:
                               f"{f' of {len(out)}' if isinstance(out, tuple) else ''}; expected "
                               f"(obs, reward, terminated, truncated, info)")
         check_obs(out[0], env, where, "step")
+        xy = getattr(env, "last_info", {}).get("map_xy")
+        if isinstance(xy, torch.Tensor) and not bool(torch.isfinite(xy.float()).all()):
+            raise ConfigError(f"{where}: the map coordinate (env.map_xy or the env's info['map_xy']) is not "
+                              f"finite: {xy.tolist()}; fix the map_xy function or pick two finite entries")
     except ConfigError:
         raise
     except (Exception, SystemExit) as err:

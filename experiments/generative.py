@@ -55,7 +55,10 @@ def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
                                 "(N, D)") from err
         except ValueError as err:
             raise ConfigError(f"data.path={d.path!r}: {err}") from err
-        return split(arr, d.test_fraction, seed)
+        try:
+            return split(arr, d.test_fraction, seed)
+        except ValueError as err:
+            raise ConfigError(f"data.path={d.path!r} with data.test_fraction={d.test_fraction}: {err}") from err
     if d.name not in ("parabola", "hexamodal"):
         raise ConfigError(f"data.name={d.name!r} is not supported by the generative experiment; "
                           "valid: parabola, hexamodal, custom")

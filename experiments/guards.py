@@ -23,8 +23,9 @@ from typing import Any
 from experiments.config import ConfigError
 
 MAX_SEED = 2**32 - 1
-#: A logged loss above this, and this many times its first value, has diverged.
-BLOWUP_ABS, BLOWUP_FACTOR = 1e8, 1e6
+#: A logged loss above BLOWUP_ABS has diverged; so has one above BLOWUP_REL and BLOWUP_FACTOR
+#: times its first value. (Losses here are of standardised or small-range data: O(1) to O(1e3).)
+BLOWUP_ABS, BLOWUP_REL, BLOWUP_FACTOR = 1e9, 1e6, 1e6
 
 
 def check_text_file(path: str) -> None:
@@ -169,6 +170,6 @@ class DivergenceGuard:
                 raise FloatingPointError(f"{key} became {v} at step {step}: the run diverged (lower the "
                                          f"learning rate, e.g. world_model.lr, or check the inputs for NaN)")
             first = self.first.setdefault(key, abs(v))
-            if abs(v) > BLOWUP_ABS and abs(v) > BLOWUP_FACTOR * max(first, 1e-12):
+            if abs(v) > BLOWUP_ABS or (abs(v) > BLOWUP_REL and abs(v) > BLOWUP_FACTOR * max(first, 1e-12)):
                 raise FloatingPointError(f"{key} blew up to {v:.3g} at step {step} (from {first:.3g}): the run "
                                          f"diverged; lower the learning rate (e.g. world_model.lr)")

@@ -255,3 +255,20 @@ class MultiLogger(Logger):
     def close(self, exit_code: int = 0) -> None:
         for lg in self.loggers:
             lg.close(exit_code)
+
+
+def sync_commands(run_dir: Path) -> list[str]:
+    """One ``wandb sync`` command per W&B run under ``run_dir`` (its seeds' and parts' too).
+
+    A resumed run continues the same W&B run id in a new offline folder; ``--id`` with all
+    of its folders syncs them into that one run, in order of start time.
+    """
+    by_id: dict[str, list[Path]] = {}
+    for d in sorted(Path(run_dir).rglob("offline-run-*")):
+        if d.is_dir() and d.parent.name == "wandb":
+            by_id.setdefault(d.name.rsplit("-", 1)[-1], []).append(d)
+    out = []
+    for run_id, dirs in by_id.items():
+        paths = " ".join(str(d) for d in dirs)
+        out.append(f"wandb sync --id {run_id} {paths}" if len(dirs) > 1 else f"wandb sync {paths}")
+    return out

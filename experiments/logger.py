@@ -38,6 +38,9 @@ class Logger:
     def log_summary(self, summary: dict) -> None:
         """Record the final summary (nested mapping of numbers and strings)."""
 
+    def update_config(self, config: dict) -> None:
+        """Add to the run's recorded config (e.g. the configs of a composite run's parts)."""
+
     def close(self, exit_code: int = 0) -> None:
         """Flush and release; ``exit_code`` != 0 marks a failed or interrupted run."""
 
@@ -199,6 +202,14 @@ class WandbLogger(Logger):
         except Exception as err:
             self._fail("log an image", err)
 
+    def update_config(self, config: dict) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.config.update(config, allow_val_change=True)
+        except Exception as err:
+            self._fail("update the config", err)
+
     def log_summary(self, summary: dict) -> None:
         if self.run is None:
             return
@@ -251,6 +262,10 @@ class MultiLogger(Logger):
     def log_summary(self, summary: dict) -> None:
         for lg in self.loggers:
             lg.log_summary(summary)
+
+    def update_config(self, config: dict) -> None:
+        for lg in self.loggers:
+            lg.update_config(config)
 
     def close(self, exit_code: int = 0) -> None:
         for lg in self.loggers:

@@ -31,6 +31,7 @@ from experiments.config import Config, ConfigError, to_dict
 from experiments.errors import CheckpointError
 from experiments.guards import DivergenceGuard
 from experiments.logger import Logger
+from experiments.progress import PartBar
 from experiments.run_folder import record, temp_name
 
 CHECKPOINT_FORMAT = 1
@@ -205,12 +206,13 @@ class RunContext:
 
     def progress(self, total: int, desc: str, **kwargs: Any) -> tqdm:
         """A progress bar; silent with ``--quiet`` / ``logging.quiet`` or when stderr is not a TTY.
+        It also feeds the command's overall progress (see :mod:`experiments.progress`).
 
         Put rates and figures on it with ``bar.set_postfix(fe=..., coverage=...)``.
         """
         disable = self.quiet or self.cfg.logging.quiet or not sys.stderr.isatty()
         kwargs.setdefault("mininterval", 0.5)
-        return tqdm(total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
+        return PartBar(total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
 
     # -- checkpoints -----------------------------------------------------------------
     @property

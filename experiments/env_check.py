@@ -31,7 +31,7 @@ def check_env(cfg: Config) -> dict[str, int]:
     except ConfigError:
         raise
     except (Exception, SystemExit) as err:  # user code: import errors, syntax errors, sys.exit, its own bugs
-        raise ConfigError(f"{where} cannot be built: {_one_line(err)}") from err
+        raise ConfigError(f"{where} cannot be built: {_one_line(err)}{install_hint(err)}") from err
     try:
         probe_env(env, where)
         return {"obs_dim": int(env.obs_dim), "act_dim": int(env.action_dim)}
@@ -40,6 +40,20 @@ def check_env(cfg: Config) -> dict[str, int]:
             env.close()
         except Exception:  # closing a probe env is best effort
             pass
+
+
+#: Optional packages and the extra that installs them.
+EXTRAS = {"minigrid": "minigrid", "ray": "sweep"}
+
+
+def install_hint(err: BaseException) -> str:
+    """``; install it with pip install 'freeenergy[EXTRA]'`` when ``err`` is a missing optional package."""
+    for e in (err, err.__cause__, err.__context__):
+        name = getattr(e, "name", None) or ""
+        if isinstance(e, ImportError) and name.split(".")[0] in EXTRAS:
+            return f"; it needs the optional package {name.split('.')[0]!r}: pip install " \
+                   f"'freeenergy[{EXTRAS[name.split('.')[0]]}]'"
+    return ""
 
 
 def _one_line(err: BaseException) -> str:

@@ -56,8 +56,16 @@ from experiments.logger import (
     read_metrics,
     truncate_metrics,
 )
+from experiments.progress import OVERALL, count_parts
 from experiments.seeds import run_seeds
-from experiments.status import read_status, write_config, write_json, write_status
+from experiments.status import (
+    checkpoint_note,
+    note_killed,
+    read_status,
+    write_config,
+    write_json,
+    write_status,
+)
 
 EXPERIMENTS: dict[str, str] = {
     "generative": "experiments.generative:run",
@@ -253,13 +261,14 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
         write_status(run_dir, "complete")
         logger.log_summary(summary)
         exit_code = 0
+        OVERALL.part_done()
         return summary
     except KeyboardInterrupt as err:
-        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=_checkpoint_note(run_dir))
+        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
         _tag(err, run_dir)
         raise
     except BaseException as err:
-        write_status(run_dir, "failed", error=_error_text(err), checkpoint=_checkpoint_note(run_dir),
+        write_status(run_dir, "failed", error=_error_text(err), checkpoint=checkpoint_note(run_dir),
                      traceback=traceback.format_exc(limit=8))
         _tag(err, run_dir)
         if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT):
@@ -301,11 +310,6 @@ def _tag(err: BaseException, run_dir: Path) -> None:
             pass
 
 
-def _checkpoint_note(run_dir: Path) -> str | None:
-    path = Path(run_dir) / "checkpoint.pt"
-    return str(path) if path.exists() else None
-
-
 def preflight(cfg: Config) -> None:
     """Checks that need no run folder (numbers, experiment importable, device present, env
     buildable, memory that fits), so a config that cannot run leaves nothing behind."""
@@ -326,6 +330,7 @@ def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = Fal
     """Run ``cfg`` (every seed of ``run.seeds`` if given); returns (summary, run folder)."""
     seeds = list(cfg.run.seeds) or [cfg.run.seed]
     preflight(cfg)
+    OVERALL.begin(count_parts(cfg), quiet or cfg.logging.quiet)
     run_dir = target_dir(cfg, out, seeds[0])
     _make_dir(run_dir)
     with run_folder.locked(run_dir):  # held from the first file to the last
@@ -379,6 +384,7 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
     with run_folder.locked(run_dir):
         note_killed(run_dir)
         preflight(cfg)
+        OVERALL.begin(count_parts(cfg), quiet or cfg.logging.quiet)
         if len(cfg.run.seeds) > 1:
             return run_seeds(cfg, run_dir, quiet, resuming=True), run_dir
         if not (run_dir / "checkpoint.pt").is_file():
@@ -388,13 +394,3 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
         ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
         seed = int(ckpt.get("seed", cfg.run.seed))
         return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir
-
-
-def note_killed(run_dir: Path) -> None:
-    """A status of ``running`` whose process is gone (we hold the lock now) becomes ``killed``:
-    the process ended without a word (kill -9, power loss), so status.json tells the truth again."""
-    run_folder.remove_stray_temps(run_dir)  # we hold the lock: no live writer owns them
-    status = read_status(run_dir)
-    if status.get("status") == "running":
-        write_status(run_dir, "killed", error="the process ended without recording why (killed, e.g. kill -9 "
-                                              "or out of memory)", checkpoint=_checkpoint_note(run_dir))

@@ -10,6 +10,7 @@ import yaml
 
 from experiments.config import Config, to_dict
 from experiments.context import atomic_write_bytes
+from experiments.run_folder import remove_stray_temps
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -55,3 +56,18 @@ def write_status(run_dir: Path, status: str, **extra: Any) -> None:
             if key not in extra:
                 data.pop(key, None)
     write_json(Path(run_dir) / "status.json", data)
+
+
+def checkpoint_note(run_dir: Path) -> str | None:
+    path = Path(run_dir) / "checkpoint.pt"
+    return str(path) if path.exists() else None
+
+
+def note_killed(run_dir: Path) -> None:
+    """A status of ``running`` whose process is gone (we hold the lock now) becomes ``killed``:
+    the process ended without a word (kill -9, power loss), so status.json tells the truth again."""
+    remove_stray_temps(run_dir)  # we hold the lock: no live writer owns them
+    status = read_status(run_dir)
+    if status.get("status") == "running":
+        write_status(run_dir, "killed", error="the process ended without recording why (killed, e.g. kill -9 "
+                                              "or out of memory)", checkpoint=checkpoint_note(run_dir))

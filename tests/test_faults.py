@@ -68,7 +68,8 @@ PLUGIN = textwrap.dedent('''
         return obs * np.nan
 ''')
 MODULES = {"plug.py": PLUGIN, "raises_at_import.py": "raise RuntimeError('import boom')\n",
-           "syntax_error.py": "def broken(:\n", "exits.py": "import sys\nsys.exit(3)\n"}
+           "syntax_error.py": "def broken(:\n", "exits.py": "import sys\nsys.exit(3)\n",
+           "needs_minigrid.py": "raise ModuleNotFoundError(\"No module named 'minigrid'\", name='minigrid')\n"}
 AGENT = ["maze-afe", "--debug"]
 GYM = ["mountaincar-afe", "--debug"]
 
@@ -121,6 +122,7 @@ FAULTS = [
     ("module raises at import", GYM + ["env.id=raises_at_import:Env"], 2, ["raises_at_import", "import boom"]),
     ("module syntax error", GYM + ["env.id=syntax_error:Env"], 2, ["syntax_error", "SyntaxError"]),
     ("module calls sys.exit", GYM + ["env.id=exits:Env"], 2, ["exits:Env", "SystemExit"]),
+    ("optional package missing", GYM + ["env.id=needs_minigrid:Env"], 2, ["pip install 'freeenergy[minigrid]'"]),
     ("constructor raises", GYM + ["env.id=plug:Raises"], 2, ["plug:Raises", "constructor boom"]),
     ("factory returns None", GYM + ["env.id=plug:returns_none"], 2, ["plug:returns_none"]),
     ("reset wrong shape", GYM + ["env.id=plug:WrongShape"], 2, ["plug:WrongShape"]),

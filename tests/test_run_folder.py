@@ -138,7 +138,8 @@ def test_two_processes_into_one_folder_one_is_refused(tmp_path):
     second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     first.communicate(timeout=120)
     assert first.returncode == 0
-    assert first.poll() is not None and second.returncode == 2 and "in use by another freeenergy process" in second.stderr
+    assert first.poll() is not None and second.returncode == 2
+    assert "in use by another freeenergy process" in second.stderr
     assert [r["step"] for r in read_metrics(tmp_path / "r" / "metrics.jsonl")] == list(range(0, 40, 5))
 
 

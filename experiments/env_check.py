@@ -34,6 +34,8 @@ def check_env(cfg: Config) -> dict[str, int]:
         raise ConfigError(f"{where} cannot be built: {_one_line(err)}{install_hint(err)}") from err
     try:
         probe_env(env, where)
+        if cfg.env.map_xy is None:
+            warn_dict_without_map(env, where)
         return {"obs_dim": int(env.obs_dim), "act_dim": int(env.action_dim)}
     finally:
         try:
@@ -54,6 +56,33 @@ def install_hint(err: BaseException) -> str:
             return f"; it needs the optional package {name.split('.')[0]!r}: pip install " \
                    f"'freeenergy[{EXTRAS[name.split('.')[0]]}]'"
     return ""
+
+
+def flat_names(space: Any, prefix: str = "") -> list[str]:
+    """Names of the entries of a flattened observation: ``key[i]`` for Dict entries, ``[i]`` else."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Dict):
+        return [n for k, sub in space.spaces.items() for n in flat_names(sub, f"{prefix}{k}")]
+    if isinstance(space, spaces.Tuple):
+        return [n for i, sub in enumerate(space.spaces) for n in flat_names(sub, f"{prefix}{i}.")]
+    return [f"{prefix}[{i}]" for i in range(int(spaces.flatdim(space)))]
+
+
+def warn_dict_without_map(env: Any, where: str) -> None:
+    """A Dict/Tuple observation mapped by its first two flattened entries is rarely a position: say so."""
+    import warnings
+
+    from gymnasium import spaces
+
+    space = getattr(env, "original_observation_space", None)
+    if not isinstance(space, (spaces.Dict, spaces.Tuple)):
+        return
+    names = flat_names(space)
+    shown = ", ".join(f"{i}: {n}" for i, n in enumerate(names[:24])) + (" ..." if len(names) > 24 else "")
+    warnings.warn(f"{where}: a {type(space).__name__} observation and no env.map_xy, so maps plot flattened "
+                  f"entries 0 and 1 ({names[0]}, {names[1] if len(names) > 1 else '-'}); set env.map_xy=[i, j] "
+                  f"to the position entries. Flattened entries: {shown}", UserWarning, stacklevel=2)
 
 
 def _one_line(err: BaseException) -> str:

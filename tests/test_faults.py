@@ -52,6 +52,19 @@ PLUGIN = textwrap.dedent('''
             return np.full(2, np.nan, np.float32), 0.0, False, False, {}
 
 
+    class DictObs(gym.Env):
+        observation_space = spaces.Dict({"vel": spaces.Box(-1.0, 1.0, (2,), np.float32),
+                                         "pos": spaces.Box(-1.0, 1.0, (2,), np.float32)})
+        action_space = spaces.Discrete(2)
+
+        def reset(self, seed=None, options=None):
+            super().reset(seed=seed)
+            return {"vel": np.zeros(2, np.float32), "pos": np.zeros(2, np.float32)}, {}
+
+        def step(self, action):
+            return {"vel": np.zeros(2, np.float32), "pos": np.full(2, 0.5, np.float32)}, 0.0, False, False, {}
+
+
     def returns_none(**kwargs):
         return None
 
@@ -150,6 +163,13 @@ def test_fault_is_one_clear_line(plugins, capsys, name, args, code, words):
 def test_plugged_in_env_found_in_the_current_folder(plugins, capsys):
     code, _, err = run_cli([*GYM, "env.id=plug:Good", "run.steps=4", "--out", str(plugins / "run")], capsys)
     assert code == 0, err
+
+
+def test_dict_observation_without_map_xy_warns_and_names_the_entries(plugins, capsys):
+    with pytest.warns(UserWarning, match=r"Dict observation and no env.map_xy.*pos\[0\]") as record:
+        code, _, err = run_cli([*GYM, "env.id=plug:DictObs", "run.steps=4", "--out", str(plugins / "run")], capsys)
+    assert code == 0, err
+    assert any("0: pos[0], 1: pos[1], 2: vel[0]" in str(w.message) for w in record)
 
 
 # ------------------------------------------------------------------ config and data files

@@ -249,3 +249,16 @@ def test_every_fault_class_is_listed_once():
     names = [f[0] for f in FAULTS]
     assert len(names) == len(set(names))
     assert Path(__file__).name == "test_faults.py"
+
+
+def test_exploration_map_names_axes_marks_start_and_says_whose_visits():
+    from experiments import maps
+
+    fig = maps.plot_exploration_map(np.ones((4, 4)), ((0.0, 1.0), (0.0, 1.0)), xlabel="pos[0]", ylabel="pos[1]",
+                                    start=(0.5, 0.5), title="MyEnv: visits")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "pos[0]" and ax.get_ylabel() == "pos[1]"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["start"]
+    assert fig.axes[1].get_ylabel() == "visits, all copies"
+    fig = maps.plot_exploration_map(np.ones((4, 4)), ((0.0, 1.0), (0.0, 1.0)), per_copy=True)
+    assert fig.axes[1].get_ylabel() == "visits per copy"

@@ -54,6 +54,7 @@ from experiments.logger import (
     MultiLogger,
     WandbLogger,
     read_metrics,
+    refuse_symlink,
     truncate_metrics,
 )
 from experiments.progress import OVERALL, count_parts
@@ -225,16 +226,17 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     seed_everything(seed)
+    refuse_symlink(run_dir / "metrics.jsonl")  # before anything is written
     if resume is not None:
         check_resume_config(cfg, resume, run_dir)
         truncate_metrics(run_dir / "metrics.jsonl", resume["step"], resume.get("metrics_rows"))
         set_rng_state(resume["rng"])
     else:
         write_config(run_dir, cfg)
+    local = LocalLogger(run_dir)  # after truncation (it appends to the file as it now is)
     previous = read_status(run_dir)
     write_status(run_dir, "running", seed=seed, pid=os.getpid(), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                  resumed_from_step=resume["step"] if resume is not None else None)
-    local = LocalLogger(run_dir)
     wandb_logger = None
     if use_wandb and cfg.logging.wandb != "disabled":
         tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])

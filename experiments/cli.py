@@ -245,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freeenergy: {err or 'interrupted'}", file=sys.stderr)
         _where(err, resume=True)
         return 130
+    except Exception as err:  # a failed run (a worker that raised, a bug): one line, details kept
+        if os.environ.get("FREEENERGY_TRACEBACK") or getattr(err, "run_dir", None) is None:
+            raise  # outside a run there is no status.json to hold the traceback
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"freeenergy: run failed: {type(err).__name__}: {text[:300]} (traceback in "
+              f"{Path(err.run_dir) / 'status.json'}; FREEENERGY_TRACEBACK=1 prints it)", file=sys.stderr)
+        _where(err)
+        return 1
     except BrokenPipeError:  # `freeenergy show ... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -65,6 +65,16 @@ PLUGIN = textwrap.dedent('''
             return {"vel": np.zeros(2, np.float32), "pos": np.full(2, 0.5, np.float32)}, 0.0, False, False, {}
 
 
+    class FailsLater(Good):
+        calls = 0
+
+        def step(self, action):
+            FailsLater.calls += 1
+            if FailsLater.calls > 3:
+                raise RuntimeError("worker boom")
+            return super().step(action)
+
+
     def returns_none(**kwargs):
         return None
 
@@ -158,6 +168,14 @@ def test_fault_is_one_clear_line(plugins, capsys, name, args, code, words):
     got, _, err = run_cli([*args, "--out", str(plugins / "run")], capsys)
     assert_one_line(got, err, code, words)
     assert not (plugins / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("vector", ["sync", "async"])
+def test_env_that_raises_during_the_run_is_one_line_exit_1(plugins, capsys, vector):
+    code, _, err = run_cli([*GYM, "env.id=plug:FailsLater", f"env.vector={vector}", "env.num_envs=2",
+                            "run.steps=20", "--out", str(plugins / "run")], capsys)
+    assert_one_line(code, err, 1, ["run failed", "worker boom", "status.json"])
+    assert json.loads((plugins / "run" / "status.json").read_text())["status"] == "failed"
 
 
 def test_plugged_in_env_found_in_the_current_folder(plugins, capsys):

@@ -229,7 +229,6 @@ def run(ctx: Any) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     cfg, g = ctx.cfg, ctx.cfg.generative
     train, reference = load_data(ctx)

@@ -229,6 +229,7 @@ def run(ctx: Any) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     cfg, g = ctx.cfg, ctx.cfg.generative
     train, reference = load_data(ctx)
@@ -251,3 +252,23 @@ def run(ctx: Any) -> dict:
             continue
         results[name], collected[name] = _one_model(ctx, name, dim, x, scaler, reference, train)
         ctx.save_checkpoint({"step": 0, "models": results}, by_rows=True)
+    ncol = min(3, len(collected))
+    nrow = math.ceil(len(collected) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.5 * nrow), squeeze=False,
+                             constrained_layout=True)
+    for ax, (name, s) in zip(axes.flat, collected.items()):
+        scatter(cfg.data.name, s, reference, ax, name)
+    for ax in list(axes.flat)[len(collected):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", markerscale=8, fontsize=8)
+    fig.suptitle(f"{cfg.data.name}: each model's samples (red) against the data (grey)", fontsize=10)
+    ctx.save_figure(fig, "scatter_all")
+    md = table(cfg.data.name, results)
+    ctx.save_text("table.md", md)
+    return {
+        "models": results,
+        "data": {"name": cfg.data.name, "train_points": len(train), "reference_points": len(reference),
+                 "dim": int(dim), "standardised": bool(cfg.data.standardise)},
+        "metric_points_cap": g.max_metric_points,
+    }

@@ -83,13 +83,9 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
             so maps compare by eye. ``None`` scales to this map's maximum.
         title: figure title.
         log: logarithmic colour scale (visits are usually heavy-tailed).
-        ax: draw into this axes instead of a new figure.
-        xlabel, ylabel: what the map's axes are (e.g. the observation entries plotted).
-        start: ``(x, y)`` or ``(K, 2)`` start positions, marked with a star.
-        per_copy: counts are per environment copy (else summed over all copies).
-
-    Returns:
-        The figure holding the map (``ax.figure`` when ``ax`` is given).
+        ax: draw into this axes instead of a new figure (whose figure is returned).
+        xlabel, ylabel, start, per_copy: axis names, start positions to star (``(x, y)`` or
+            ``(K, 2)``), and whether counts are per copy (else summed over copies).
     """
     counts = _np(counts).astype(float)
     if counts.ndim != 2:
@@ -126,15 +122,20 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     else:
         fig.colorbar(im, ax=ax, label=label)
     if start is not None:
-        pts = _np(start).reshape(-1, 2)
-        ax.scatter(pts[:, 0], pts[:, 1], marker="*", s=90, c="white", edgecolors="black", linewidths=0.6,
-                   zorder=3, label="start")
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+        mark_start(ax, start)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return fig
+
+
+def mark_start(ax: Any, start: Any) -> None:
+    """Star the ``(x, y)`` or ``(K, 2)`` start positions on a map, with a legend entry."""
+    pts = _np(start).reshape(-1, 2)
+    ax.scatter(pts[:, 0], pts[:, 1], marker="*", s=90, c="white", edgecolors="black", linewidths=0.6,
+               zorder=3, label="start")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
 
 
 def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str = "coverage",

@@ -237,15 +237,8 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
     previous = read_status(run_dir)
     write_status(run_dir, "running", seed=seed, pid=os.getpid(), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                  resumed_from_step=resume["step"] if resume is not None else None)
-    wandb_logger = None
-    if use_wandb and cfg.logging.wandb != "disabled":
-        tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
-        wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags,
-                                   run_id=previous.get("wandb_id") if resume is not None else None)
-        if wandb_logger.run_id:
-            write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
-        if (run_dir / "wandb").is_dir():
-            run_folder.record(run_dir / "wandb")
+    wandb_logger = _wandb_logger(cfg, run_dir, previous.get("wandb_id") if resume is not None else None) \
+        if use_wandb and cfg.logging.wandb != "disabled" else None
     logger = MultiLogger(local, wandb_logger)
     ctx = RunContext(cfg=cfg, out_dir=run_dir, device=device, seed=seed, logger=logger, quiet=quiet,
                      resume_state=resume["state"] if resume is not None else None,
@@ -274,14 +267,29 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
                      traceback=traceback.format_exc(limit=8))
         _tag(err, run_dir)
         if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT):
-            # Restoring the state failed before the run moved: a tampered or foreign checkpoint.
-            raise CheckpointError(f"checkpoint {str(run_dir / 'checkpoint.pt')!r} does not fit this run "
-                                  f"({_error_text(err).splitlines()[0][:300]}); it was changed or comes from "
-                                  f"another run; start again with `freeenergy run {run_dir / 'config.yaml'} "
-                                  f"--out {run_dir} --overwrite`") from err
+            raise _unfit_checkpoint(err, run_dir) from err
         raise
     finally:
         logger.close(exit_code)
+
+
+def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger:
+    """The W&B mirror of a run (``run_id``: continue that W&B run on resume)."""
+    tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
+    wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags, run_id=run_id)
+    if wandb_logger.run_id:
+        write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
+    if (run_dir / "wandb").is_dir():
+        run_folder.record(run_dir / "wandb")
+    return wandb_logger
+
+
+def _unfit_checkpoint(err: BaseException, run_dir: Path) -> CheckpointError:
+    """Restoring the state failed before the run moved: a tampered or foreign checkpoint."""
+    return CheckpointError(f"checkpoint {str(run_dir / 'checkpoint.pt')!r} does not fit this run "
+                           f"({_error_text(err).splitlines()[0][:300]}); it was changed or comes from "
+                           f"another run; start again with `freeenergy run {run_dir / 'config.yaml'} "
+                           f"--out {run_dir} --overwrite`")
 
 
 def draw_coverage_curve(ctx: RunContext) -> Path | None:

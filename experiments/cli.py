@@ -20,13 +20,15 @@ only run configs you trust.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-from experiments.config import field_table, to_dict
+from experiments.config import Config, field_table, to_dict
 from experiments.errors import UserError
+from experiments.guards import check_text_file
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -48,6 +50,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     from experiments.presets import resolve
 
+    check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
         values = _flat(to_dict(cfg))
@@ -88,9 +91,13 @@ def _report(summary: dict, run_dir: Path) -> None:
         shown = pngs if len(pngs) <= 8 else pngs[:8]
         print("maps:       " + "\n            ".join(str(p) for p in shown)
               + (f"\n            ... and {len(pngs) - 8} more" if len(pngs) > 8 else ""))
-    offline = sorted((run_dir / "wandb").glob("offline-run-*")) if (run_dir / "wandb").is_dir() else []
-    if offline:
-        print(f"W&B:        wandb sync {offline[-1]}")
+    from experiments.logger import sync_commands
+
+    commands = sync_commands(run_dir)
+    for i, command in enumerate(commands[:8]):
+        print(("W&B:        " if i == 0 else "            ") + command)
+    if len(commands) > 8:
+        print(f"            ... and {len(commands) - 8} more (one per W&B run)")
     figures: dict = {}
     for k, v in summary.items():
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
@@ -124,7 +131,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _wandb_agent_form(args)
     from experiments.runner import run_experiment
 
-    cfg = resolve(args.preset, args.overrides, debug=args.debug)
+    check_text_file(args.preset)
+    cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
     from experiments import distributed
 
     if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
@@ -135,6 +143,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary, run_dir = run_experiment(cfg, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     _report(summary, run_dir)
     return 0
+
+
+def honour_seed(cfg: Config, overrides: list[str]) -> Config:
+    """``run.seed=S`` given on the command line runs seed S, also when the preset sets ``run.seeds``
+    (which would otherwise win without a word); it says so on stderr."""
+    keys = {o.split("=", 1)[0].strip() for o in overrides}
+    if "run.seed" not in keys or "run.seeds" in keys or not cfg.run.seeds:
+        return cfg
+    print(f"freeenergy: run.seed={cfg.run.seed} replaces the preset's run.seeds={list(cfg.run.seeds)} "
+          f"(pass run.seeds=[...] for several seeds)", file=sys.stderr)
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=()))
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -210,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = list(args.overrides) + extra
+    _plug_in_path()
+    if getattr(args, "quiet", False):
+        quiet_third_parties()
     try:
         return args.fn(args)
     except UserError as err:
@@ -223,11 +245,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freeenergy: {err or 'interrupted'}", file=sys.stderr)
         _where(err, resume=True)
         return 130
+    except Exception as err:  # a failed run (a worker that raised, a bug): one line, details kept
+        if os.environ.get("FREEENERGY_TRACEBACK") or getattr(err, "run_dir", None) is None:
+            raise  # outside a run there is no status.json to hold the traceback
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"freeenergy: run failed: {type(err).__name__}: {text[:300]} (traceback in "
+              f"{Path(err.run_dir) / 'status.json'}; FREEENERGY_TRACEBACK=1 prints it)", file=sys.stderr)
+        _where(err)
+        return 1
     except BrokenPipeError:  # `freeenergy show ... | head`: the reader left; not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _plug_in_path() -> None:
+    """``env.id=mymodule:MyEnv`` finds ``mymodule.py`` in the current folder, as ``python -m`` would
+    (appended, so it never shadows an installed package)."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+
+
+def quiet_third_parties() -> None:
+    """``--quiet``: no W&B banners and no warnings from other packages (ours still show)."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    logging.getLogger("wandb").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"^(?!experiments|agents|envs|freeenergy)")
 
 
 def _where(err: BaseException, resume: bool = False) -> None:

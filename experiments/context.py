@@ -24,11 +24,15 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from tqdm.auto import tqdm
 
-from experiments.config import Config, ConfigError
+from experiments.config import Config, ConfigError, to_dict
 from experiments.errors import CheckpointError
+from experiments.guards import DivergenceGuard
 from experiments.logger import Logger
+from experiments.progress import PartBar
+from experiments.run_folder import record, temp_name
 
 CHECKPOINT_FORMAT = 1
 
@@ -53,13 +57,14 @@ def resolve_device(name: str) -> torch.device:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, then rename: a reader never sees half a file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_name(path)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        record(path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -136,14 +141,25 @@ class RunContext:
     logger: Logger
     quiet: bool = False
     resume_state: dict | None = None
+    resume_rng: dict | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     last_step: int = -1
+    progressed: bool = False  # set by the first log or checkpoint: the run has moved past its start
+    _divergence: Any = field(default_factory=lambda: DivergenceGuard(), repr=False)
 
     # -- reporting -----------------------------------------------------------------
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        """Namespaced scalars (``env/...``, ``world_model/...``, ``agent/...``, ``explore/...``)."""
-        self.last_step = max(self.last_step, int(step))
-        self.logger.log_scalars(metrics, step)
+    def log(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
+        """Namespaced scalars (``env/...``, ``world_model/...``, ``agent/...``, ``explore/...``).
+
+        ``axis``: a prefix whose metrics have their own step axis that restarts (one per
+        generative model); W&B then plots them against ``<axis>/step`` so no curve is dropped.
+        Raises FloatingPointError when a loss is not finite or has blown up (see guards).
+        """
+        self.progressed = True
+        if axis is None:
+            self.last_step = max(self.last_step, int(step))
+        self.logger.log_scalars(metrics, step, axis=axis)
+        self._divergence.check(metrics, step)
 
     def save_figure(self, fig: Any, name: str, step: int | None = None) -> Path:
         """Save a matplotlib figure as ``out_dir/<name>.png`` (and send it to W&B as ``maps/<name>``).
@@ -155,14 +171,16 @@ class RunContext:
 
         path = self.out_dir / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
+        tmp = path.with_name(temp_name(path).name + ".png")  # matplotlib picks the format by suffix
         try:
             # A figure with a layout engine is already laid out; "tight" would render it twice.
             tight = fig.get_layout_engine() is None if hasattr(fig, "get_layout_engine") else True
             fig.savefig(tmp, dpi=100, bbox_inches="tight" if tight else None)
+            os.replace(tmp, path)
         finally:
             plt.close(fig)
-        os.replace(tmp, path)
+            tmp.unlink(missing_ok=True)
+        record(path)
         # W&B keys of figures live under maps/ so they never collide with summary figures
         # of the same name (e.g. the coverage curve and the final coverage).
         self.logger.log_image(name if "/" in name else f"maps/{name}", path, step)
@@ -179,31 +197,47 @@ class RunContext:
         atomic_write_bytes(path, buf.getvalue())
         return path
 
+    def save_text(self, name: str, text: str) -> Path:
+        """Write ``out_dir/<name>`` (UTF-8, atomically), e.g. ``table.md``."""
+        path = self.out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, text.encode())
+        return path
+
     def progress(self, total: int, desc: str, **kwargs: Any) -> tqdm:
         """A progress bar; silent with ``--quiet`` / ``logging.quiet`` or when stderr is not a TTY.
+        It also feeds the command's overall progress (see :mod:`experiments.progress`).
 
         Put rates and figures on it with ``bar.set_postfix(fe=..., coverage=...)``.
         """
         disable = self.quiet or self.cfg.logging.quiet or not sys.stderr.isatty()
         kwargs.setdefault("mininterval", 0.5)
-        return tqdm(total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
+        return PartBar(total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
 
     # -- checkpoints -----------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return self.out_dir / "checkpoint.pt"
 
-    def save_checkpoint(self, state: dict) -> Path:
+    def save_checkpoint(self, state: dict, by_rows: bool = False) -> Path:
         """Atomically write ``state`` to ``checkpoint.pt`` (temp file, fsync, rename).
 
         ``state`` holds tensors, numbers, strings, lists and dicts (what
         ``torch.load(weights_only=True)`` reads back); ``state["step"]`` is the
         last finished env step (the last logged step when absent).
+        ``by_rows``: on resume keep exactly the metric rows written so far
+        (for runs whose step axis restarts, such as one per generative model)
+        instead of the rows up to ``step``.
         """
+        self.progressed = True
         step = int(state.get("step", self.last_step))
         buf = io.BytesIO()
-        torch.save({"format": CHECKPOINT_FORMAT, "step": step, "seed": self.seed, "rng": rng_state(),
-                    "state": weights_only_safe(state)}, buf)
+        ckpt = {"format": CHECKPOINT_FORMAT, "step": step, "seed": self.seed, "rng": rng_state(),
+                "config_yaml": yaml.safe_dump(to_dict(self.cfg), sort_keys=True),
+                "state": weights_only_safe(state)}
+        if by_rows:
+            ckpt["metrics_rows"] = int(getattr(self.logger, "rows", 0))
+        torch.save(ckpt, buf)
         data = buf.getvalue()
         try:  # fail now, with the reason, rather than at resume time
             torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -217,3 +251,47 @@ class RunContext:
     def load_checkpoint(self) -> dict | None:
         """The state to resume from (set by ``freeenergy resume``), or None for a fresh run."""
         return self.resume_state
+
+    def restore_rng(self) -> None:
+        """Set the global RNGs back to the checkpoint's again, for an experiment that drew from
+        them while rebuilding its objects (model initialisation) before loading their state."""
+        if self.resume_rng is not None:
+            set_rng_state(self.resume_rng)
+
+
+#: Settings a resumed run may change: where and how it logs, how long it runs, threads, device.
+RESUME_MAY_CHANGE = ("logging.", "run.steps", "run.threads", "env.device")
+
+
+def check_resume_config(cfg: Config, ckpt: dict, run_dir: Path) -> None:
+    """Refuse to resume when config.yaml was edited since the checkpoint in a way that changes the run.
+
+    Raises:
+        CheckpointError: names the first changed key with both values.
+    """
+    text = ckpt.get("config_yaml")
+    if not isinstance(text, str):
+        return  # a checkpoint from before configs were stored in it
+    try:
+        then = _flat_config(yaml.safe_load(text))
+    except yaml.YAMLError:
+        return
+    now = _flat_config(yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=True)))
+    for key in sorted(set(then) | set(now)):
+        if key.startswith(RESUME_MAY_CHANGE) or then.get(key) == now.get(key):
+            continue
+        raise CheckpointError(f"{key} is {now.get(key)!r} in {str(run_dir / 'config.yaml')!r} but the checkpoint "
+                              f"was written with {then.get(key)!r}; resume needs the config the run started "
+                              f"with (set it back, or start a new run)")
+
+
+def _flat_config(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {}
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and prefix == "":
+            out.update(_flat_config(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -60,7 +60,10 @@ def load_data(ctx: Any) -> tuple[np.ndarray, np.ndarray]:
                                 "(N, D)") from err
         except ValueError as err:
             raise ConfigError(f"data.path={d.path!r}: {err}") from err
-        return split(arr, d.test_fraction, seed)
+        try:
+            return split(arr, d.test_fraction, seed)
+        except ValueError as err:
+            raise ConfigError(f"data.path={d.path!r} with data.test_fraction={d.test_fraction}: {err}") from err
     if d.name not in ("parabola", "hexamodal"):
         raise ConfigError(f"data.name={d.name!r} is not supported by the generative experiment; "
                           "valid: parabola, hexamodal, custom")
@@ -113,7 +116,7 @@ def train_model(ctx: Any, name: str, model: WorldModel, x: torch.Tensor, scaler:
             xb = x[torch.randint(0, n, (batch,), generator=gen).to(x.device)]
         last = model.fit_step(xb)
         if step % log_every == 0 or step == g.steps:
-            ctx.log({f"generative/{name}/{k}": v for k, v in last.items()}, step)
+            ctx.log({f"generative/{name}/{k}": v for k, v in last.items()}, step, axis=f"generative/{name}")
             bar.set_postfix(loss=f"{last['loss']:.4g}", refresh=False)
         bar.update(1)
     bar.close()
@@ -198,6 +201,38 @@ def _json_safe(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
+def _one_model(ctx: Any, name: str, dim: int, x: torch.Tensor, scaler: Standardiser,
+               reference: np.ndarray, train: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Train, sample, score and draw one model; returns (its figures, its data-space samples)."""
+    import matplotlib.pyplot as plt
+
+    cfg, g = ctx.cfg, ctx.cfg.generative
+    torch.manual_seed(ctx.seed + seed_offset(name))
+    model = build_model(cfg, name, dim, ctx.device)
+    seconds, last = train_model(ctx, name, model, x, scaler)
+    samples = scaler.inverse(draw_samples(ctx, name, model, x)).astype(np.float32)
+    ctx.save_array(f"samples_{name}", samples)
+    r = score(cfg.data.name, samples, reference, g.max_metric_points, ctx.seed, train)
+    r["train_seconds"] = round(seconds, 3)
+    r["final_loss"] = last.get("loss")
+    check_finite_model(name, r, last)
+    fig, ax = plt.subplots(figsize=(4, 3.5))
+    scatter(cfg.data.name, samples, reference, ax, f"{name}: energy distance {_fmt(r['energy_distance'])}")
+    ctx.save_figure(fig, f"scatter_{name}")
+    return _json_safe(r), samples
+
+
+def check_finite_model(name: str, r: dict, last: dict) -> None:
+    """A model whose loss or samples are not finite failed: stop with the reason (exit 1)."""
+    loss = last.get("loss")
+    if loss is not None and not math.isfinite(loss):
+        raise FloatingPointError(f"generative model {name!r}: training loss became {loss}; lower its lr "
+                                 f"(generative.overrides.{name}.lr) or check the data")
+    if r["nonfinite_fraction"] > 0:
+        raise FloatingPointError(f"generative model {name!r}: {r['nonfinite_fraction']:.1%} of its samples are "
+                                 f"not finite; lower its lr (generative.overrides.{name}.lr) or its steps")
+
+
 def run(ctx: Any) -> dict:
     """Train, sample and score every model; write samples, figures and table.md."""
     import matplotlib
@@ -212,22 +247,20 @@ def run(ctx: Any) -> dict:
     dim = x.shape[1]
     # One throwaway step first, so the first model's timing holds no library start-up cost.
     build_world_model("ae", dim, device=ctx.device).fit_step(x[:8])
+    # Checkpoint after every model (and before the first), so Ctrl-C or SIGTERM keeps the finished
+    # models and `freeenergy resume` trains only the rest; each model seeds itself, so a resumed
+    # run gives the same figures.
+    done = dict((ctx.load_checkpoint() or {}).get("models", {}))
     results: dict[str, dict] = {}
     collected: dict[str, np.ndarray] = {}
+    ctx.save_checkpoint({"step": 0, "models": done}, by_rows=True)
     for name in g.models:
-        torch.manual_seed(ctx.seed + seed_offset(name))
-        model = build_model(cfg, name, dim, ctx.device)
-        seconds, last = train_model(ctx, name, model, x, scaler)
-        samples = scaler.inverse(draw_samples(ctx, name, model, x)).astype(np.float32)
-        ctx.save_array(f"samples_{name}", samples)
-        r = score(cfg.data.name, samples, reference, g.max_metric_points, ctx.seed, train)
-        r["train_seconds"] = round(seconds, 3)
-        r["final_loss"] = last.get("loss")
-        results[name] = _json_safe(r)
-        collected[name] = samples
-        fig, ax = plt.subplots(figsize=(4, 3.5))
-        scatter(cfg.data.name, samples, reference, ax, f"{name}: energy distance {_fmt(r['energy_distance'])}")
-        ctx.save_figure(fig, f"scatter_{name}")
+        if name in done and (ctx.out_dir / f"samples_{name}.npy").is_file():
+            results[name] = done[name]
+            collected[name] = np.load(ctx.out_dir / f"samples_{name}.npy", allow_pickle=False)
+            continue
+        results[name], collected[name] = _one_model(ctx, name, dim, x, scaler, reference, train)
+        ctx.save_checkpoint({"step": 0, "models": results}, by_rows=True)
     ncol = min(3, len(collected))
     nrow = math.ceil(len(collected) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.5 * nrow), squeeze=False,
@@ -236,9 +269,12 @@ def run(ctx: Any) -> dict:
         scatter(cfg.data.name, s, reference, ax, name)
     for ax in list(axes.flat)[len(collected):]:
         ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", markerscale=8, fontsize=8)
+    fig.suptitle(f"{cfg.data.name}: each model's samples (red) against the data (grey)", fontsize=10)
     ctx.save_figure(fig, "scatter_all")
     md = table(cfg.data.name, results)
-    (ctx.out_dir / "table.md").write_text(md)
+    ctx.save_text("table.md", md)
     return {
         "models": results,
         "data": {"name": cfg.data.name, "train_points": len(train), "reference_points": len(reference),

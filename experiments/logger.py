@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
+
+from experiments.errors import OutputDirError
+from experiments.run_folder import record, temp_name
 
 
 class WandbWarning(UserWarning):
@@ -24,14 +28,18 @@ class WandbWarning(UserWarning):
 class Logger:
     """Interface: scalars, images, summary, close. Every method is cheap to call."""
 
-    def log_scalars(self, metrics: dict[str, float], step: int) -> None:
-        """Record ``metrics`` (name -> number) at env step ``step``."""
+    def log_scalars(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
+        """Record ``metrics`` (name -> number) at env step ``step`` (or at step ``step`` of the
+        restarting step axis ``axis``, e.g. one generative model's training steps)."""
 
     def log_image(self, key: str, path: Path, step: int | None = None) -> None:
         """Record the PNG at ``path`` under ``key`` (at ``step``, or the current step)."""
 
     def log_summary(self, summary: dict) -> None:
         """Record the final summary (nested mapping of numbers and strings)."""
+
+    def update_config(self, config: dict) -> None:
+        """Add to the run's recorded config (e.g. the configs of a composite run's parts)."""
 
     def close(self, exit_code: int = 0) -> None:
         """Flush and release; ``exit_code`` != 0 marks a failed or interrupted run."""
@@ -51,7 +59,7 @@ def read_metrics(path: Path) -> list[dict]:
     rows = []
     if not Path(path).exists():
         return rows
-    with open(path) as fh:
+    with open(path, errors="replace") as fh:  # bytes that are not UTF-8 make a line that does not parse
         for line in fh:
             try:
                 row = json.loads(line)
@@ -62,8 +70,9 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
-def truncate_metrics(path: Path, last_step: int) -> int:
-    """Keep only rows with ``step <= last_step`` (and only whole lines); returns rows dropped.
+def truncate_metrics(path: Path, last_step: int, rows: int | None = None) -> int:
+    """Keep only rows with ``step <= last_step`` (or, given ``rows``, the first ``rows`` whole
+    rows) and only whole lines; returns rows dropped.
 
     Used on resume: rows logged after the checkpoint are logged again by the
     resumed run, so dropping them keeps every step exactly once.
@@ -71,7 +80,8 @@ def truncate_metrics(path: Path, last_step: int) -> int:
     path = Path(path)
     if not path.exists():
         return 0
-    lines = path.read_text().splitlines()
+    refuse_symlink(path)
+    lines = path.read_text(errors="replace").splitlines()
     keep, dropped = [], 0
     for line in lines:
         try:
@@ -79,14 +89,21 @@ def truncate_metrics(path: Path, last_step: int) -> int:
         except json.JSONDecodeError:
             dropped += 1
             continue
-        if isinstance(row, dict) and row.get("step", 0) <= last_step:
+        if isinstance(row, dict) and (row.get("step", 0) <= last_step if rows is None else len(keep) < rows):
             keep.append(line)
         else:
             dropped += 1
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temp_name(path)
     tmp.write_text("".join(line + "\n" for line in keep))
     tmp.replace(path)
     return dropped
+
+
+def refuse_symlink(path: Path) -> None:
+    """A run's own files are plain files: a symlink there could point at anything of the user's."""
+    if Path(path).is_symlink():
+        raise OutputDirError(f"{str(path)!r} is a symbolic link; a run writes only its own plain files "
+                             f"(remove the link or pick another --out)")
 
 
 class LocalLogger(Logger):
@@ -94,12 +111,21 @@ class LocalLogger(Logger):
 
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / "metrics.jsonl"
-        self._fh = open(self.path, "a", buffering=1)
+        refuse_symlink(self.path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as err:
+            raise OutputDirError(f"cannot open {str(self.path)!r} for appending: {err.strerror or err}") from err
+        self._fh = os.fdopen(fd, "a", buffering=1)
+        record(self.path)
+        self.rows = len(read_metrics(self.path))  # rows a resumed run keeps
 
-    def log_scalars(self, metrics: dict[str, float], step: int) -> None:
+    def log_scalars(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
         row = {"step": int(step), **{k: _jsonable(v) for k, v in metrics.items()}}
         self._fh.write(json.dumps(row) + "\n")
         self._fh.flush()
+        self.rows += 1
 
     def close(self, exit_code: int = 0) -> None:
         if not self._fh.closed:
@@ -122,6 +148,7 @@ class WandbLogger(Logger):
                  run_id: str | None = None):
         self.run = None
         self.run_id: str | None = None
+        self._axes: set[str] = set()
         try:
             import wandb
 
@@ -147,11 +174,19 @@ class WandbLogger(Logger):
             except Exception:  # already broken; the warning above said so
                 pass
 
-    def log_scalars(self, metrics: dict[str, float], step: int) -> None:
+    def log_scalars(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
         if self.run is None:
             return
         try:
-            self.run.log({k: _jsonable(v) for k, v in metrics.items()}, step=int(step))
+            data = {k: _jsonable(v) for k, v in metrics.items()}
+            if axis is None:
+                self.run.log(data, step=int(step))
+                return
+            if axis not in self._axes:  # W&B plots these against their own step, which may restart
+                self.run.define_metric(f"{axis}/step", hidden=True)
+                self.run.define_metric(f"{axis}/*", step_metric=f"{axis}/step")
+                self._axes.add(axis)
+            self.run.log({**data, f"{axis}/step": int(step)})
         except Exception as err:
             self._fail("log", err)
 
@@ -166,6 +201,14 @@ class WandbLogger(Logger):
                 self.run.log(data, step=int(step))
         except Exception as err:
             self._fail("log an image", err)
+
+    def update_config(self, config: dict) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.config.update(config, allow_val_change=True)
+        except Exception as err:
+            self._fail("update the config", err)
 
     def log_summary(self, summary: dict) -> None:
         if self.run is None:
@@ -203,9 +246,14 @@ class MultiLogger(Logger):
     def __init__(self, *loggers: Logger | None):
         self.loggers = [lg for lg in loggers if lg is not None]
 
-    def log_scalars(self, metrics: dict[str, float], step: int) -> None:
+    @property
+    def rows(self) -> int:
+        """Rows the local logger holds (for checkpoints that keep rows by count)."""
+        return next((lg.rows for lg in self.loggers if isinstance(lg, LocalLogger)), 0)
+
+    def log_scalars(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
         for lg in self.loggers:
-            lg.log_scalars(metrics, step)
+            lg.log_scalars(metrics, step, axis=axis)
 
     def log_image(self, key: str, path: Path, step: int | None = None) -> None:
         for lg in self.loggers:
@@ -215,6 +263,27 @@ class MultiLogger(Logger):
         for lg in self.loggers:
             lg.log_summary(summary)
 
+    def update_config(self, config: dict) -> None:
+        for lg in self.loggers:
+            lg.update_config(config)
+
     def close(self, exit_code: int = 0) -> None:
         for lg in self.loggers:
             lg.close(exit_code)
+
+
+def sync_commands(run_dir: Path) -> list[str]:
+    """One ``wandb sync`` command per W&B run under ``run_dir`` (its seeds' and parts' too).
+
+    A resumed run continues the same W&B run id in a new offline folder; ``--id`` with all
+    of its folders syncs them into that one run, in order of start time.
+    """
+    by_id: dict[str, list[Path]] = {}
+    for d in sorted(Path(run_dir).rglob("offline-run-*")):
+        if d.is_dir() and d.parent.name == "wandb":
+            by_id.setdefault(d.name.rsplit("-", 1)[-1], []).append(d)
+    out = []
+    for run_id, dirs in by_id.items():
+        paths = " ".join(str(d) for d in dirs)
+        out.append(f"wandb sync --id {run_id} {paths}" if len(dirs) > 1 else f"wandb sync {paths}")
+    return out

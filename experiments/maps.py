@@ -70,7 +70,8 @@ def coverage(counts: Any, reachable: Any | None = None) -> float:
 
 def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, vmax: float | None = None,
                          title: str = "", log: bool = False, ax: Any | None = None,
-                         cmap: str = "viridis") -> Figure:
+                         cmap: str = "viridis", xlabel: str = "x", ylabel: str = "y",
+                         start: Any | None = None, per_copy: bool = False) -> Figure:
     """Visitation heatmap over the map plane.
 
     Args:
@@ -82,10 +83,9 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
             so maps compare by eye. ``None`` scales to this map's maximum.
         title: figure title.
         log: logarithmic colour scale (visits are usually heavy-tailed).
-        ax: draw into this axes instead of a new figure.
-
-    Returns:
-        The figure holding the map (``ax.figure`` when ``ax`` is given).
+        ax: draw into this axes instead of a new figure (whose figure is returned).
+        xlabel, ylabel, start, per_copy: axis names, start positions to star (``(x, y)`` or
+            ``(K, 2)``), and whether counts are per copy (else summed over copies).
     """
     counts = _np(counts).astype(float)
     if counts.ndim != 2:
@@ -116,16 +116,26 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
         wall_img = np.ma.masked_where(~w, np.ones_like(w, dtype=float))
         ax.imshow(wall_img, origin="lower", extent=(xmin, xmax, ymin, ymax),
                   cmap=ListedColormap(["#333333"]), vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-    label = "visits" + (" (log)" if log else "")
+    label = ("visits per copy" if per_copy else "visits, all copies") + (" (log)" if log else "")
     if cax is not None:
         fig.colorbar(im, cax=cax, label=label)
     else:
         fig.colorbar(im, ax=ax, label=label)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
+    if start is not None:
+        mark_start(ax, start)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return fig
+
+
+def mark_start(ax: Any, start: Any) -> None:
+    """Star the ``(x, y)`` or ``(K, 2)`` start positions on a map, with a legend entry."""
+    pts = _np(start).reshape(-1, 2)
+    ax.scatter(pts[:, 0], pts[:, 1], marker="*", s=90, c="white", edgecolors="black", linewidths=0.6,
+               zorder=3, label="start")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
 
 
 def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str = "coverage",

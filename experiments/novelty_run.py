@@ -69,6 +69,15 @@ def build_model(cfg: Any, dim: int, device: Any) -> WorldModel:
     return build_from_settings(cfg.world_model.name, dim, to_dict(cfg.world_model), device)
 
 
+def _saver(ctx: RunContext, model: Any, gen: torch.Generator, dev_gen: torch.Generator, initial: dict) -> Any:
+    """``save(round, data, rounds, seconds)``: a checkpoint after a finished round (0: initial training)."""
+    def save(r: int, data: torch.Tensor, rounds: list, seconds: float) -> None:
+        ctx.save_checkpoint({"step": r, "rounds": rounds, "initial": initial, "data": data.detach().cpu(),
+                             "model": model.state_dict(), "optimiser": model.optimiser().state_dict(),
+                             "gen": gen.get_state(), "dev_gen": dev_gen.get_state(), "seconds": seconds})
+    return save
+
+
 def run(ctx: RunContext) -> dict:
     from experiments import maps
 
@@ -86,15 +95,29 @@ def run(ctx: RunContext) -> dict:
         raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
                           "expected an autoencoder-style model")
     bs = cfg.world_model.batch_size
-    ctx.save_array("data_initial", data.cpu().numpy())
-    initial = spectra(data.cpu().numpy(), nc)
-    t0 = time.perf_counter()
-    metrics = nv.train_epochs(model, data, nc.initial_epochs, bs, gen)
-    ctx.log({f"world_model/{k}": v for k, v in metrics.items()}, step=0)
+    resume = ctx.load_checkpoint()
+    if resume is None:
+        ctx.save_array("data_initial", data.cpu().numpy())
+        initial = spectra(data.cpu().numpy(), nc)
+        t0 = time.perf_counter()
+        metrics = nv.train_epochs(model, data, nc.initial_epochs, bs, gen)
+        ctx.log({f"world_model/{k}": v for k, v in metrics.items()}, step=0)
+        rounds: list[dict] = []
+        save = _saver(ctx, model, gen, dev_gen, initial)
+        save(0, data, rounds, 0.0)
+    else:  # the rounds done so far, the model and optimiser, the data set as it was, the generators
+        initial, rounds = dict(resume["initial"]), list(resume["rounds"])
+        data = resume["data"].to(dev)
+        model.load_state_dict(resume["model"])
+        model.optimiser().load_state_dict(resume["optimiser"])
+        gen.set_state(resume["gen"])
+        dev_gen.set_state(resume["dev_gen"])
+        ctx.restore_rng()  # building the model above drew from the global RNG
+        t0 = time.perf_counter() - float(resume["seconds"])
+        save = _saver(ctx, model, gen, dev_gen, initial)
 
-    rounds: list[dict] = []
-    bar = ctx.progress(nc.rounds, "novelty rounds")
-    for r in range(1, nc.rounds + 1):
+    bar = ctx.progress(nc.rounds, "novelty rounds", initial=len(rounds))
+    for r in range(len(rounds) + 1, nc.rounds + 1):
         res = nv.novelty_round(model, data, nc.latent_fraction, nc.search_steps, nc.step_size, nc.normalise,
                                nc.start, nc.replace_fraction, gen)
         novel = res.novel.detach()
@@ -115,6 +138,7 @@ def run(ctx: RunContext) -> dict:
                 novel_np[:nc.gallery]
             ctx.save_figure(maps.plot_waveform_gallery(pick, f"novel samples, round {r}"),
                             f"gallery_round_{r:02d}", step=r)
+        save(r, data, rounds, time.perf_counter() - t0)
         bar.update(1)
     bar.close()
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.config import Config
+from experiments.config import Config, to_dict
 from experiments.context import RunContext, load_checkpoint_file
 from experiments.logger import read_metrics
 from experiments.presets import deep_merge, resolve
@@ -53,6 +53,14 @@ def _sub_run(ctx: RunContext, name: str, resuming: bool) -> dict:
                       use_wandb=False)
 
 
+def forward_part(ctx: RunContext, name: str) -> None:
+    """Log a finished part's metric rows and config into this run, namespaced ``<part>/...`` on the
+    part's own step axis, so the quickstart's one W&B run holds every curve and what really ran."""
+    ctx.logger.update_config({"parts": {name: to_dict(sub_config(ctx, name))}})
+    for row in read_metrics(ctx.out_dir / name / "metrics.jsonl"):
+        ctx.log({f"{name}/{k}": v for k, v in row.items() if k != "step"}, int(row.get("step", 0)), axis=name)
+
+
 def _map_png(sub_dir: Path) -> Path | None:
     """The sub-run's exploration map (the agent experiment saves ``exploration_map.png``)."""
     for name in ("exploration_map.png", "maps/exploration.png"):
@@ -76,13 +84,18 @@ def run(ctx: RunContext) -> dict:
     from experiments import maps
 
     runs = list(ctx.cfg.quickstart.runs)
-    resuming = ctx.load_checkpoint() is not None
+    state = ctx.load_checkpoint()
+    resuming = state is not None
+    forwarded = list(state.get("done", [])) if state else []
     if not resuming:  # so that an interrupt inside the first sub-run can be resumed too
-        ctx.save_checkpoint({"step": -1, "done": []})
+        ctx.save_checkpoint({"step": -1, "done": []}, by_rows=True)
     summaries: dict[str, dict] = {}
     for i, name in enumerate(runs):
         summaries[name] = _sub_run(ctx, name, resuming)
-        ctx.save_checkpoint({"step": i, "done": list(summaries)})
+        if name not in forwarded:
+            forward_part(ctx, name)
+            forwarded.append(name)
+        ctx.save_checkpoint({"step": i, "done": forwarded}, by_rows=True)
 
     pngs = [(name, _map_png(ctx.out_dir / name)) for name in runs]
     shown = [(name, p) for name, p in pngs if p is not None]

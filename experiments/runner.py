@@ -20,29 +20,53 @@ deterministic function of the config and the seed on CPU.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
+import os
 import random
-import shutil
 import signal
 import subprocess
 import threading
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
+from experiments import run_folder
 from experiments.config import Config, ConfigError, from_dict, to_dict
-from experiments.context import RunContext, atomic_write_bytes, load_checkpoint_file, resolve_device, set_rng_state
+from experiments.context import (
+    RunContext,
+    check_resume_config,
+    load_checkpoint_file,
+    resolve_device,
+    set_rng_state,
+)
+from experiments.env_check import check_env
 from experiments.errors import CheckpointError, OutputDirError, Terminated
-from experiments.logger import LocalLogger, MultiLogger, WandbLogger, read_metrics, truncate_metrics
+from experiments.logger import (
+    LocalLogger,
+    MultiLogger,
+    WandbLogger,
+    read_metrics,
+    refuse_symlink,
+    truncate_metrics,
+)
+from experiments.progress import OVERALL, count_parts
+from experiments.seeds import run_seeds
+from experiments.status import (
+    checkpoint_note,
+    note_killed,
+    read_status,
+    write_config,
+    write_json,
+    write_status,
+)
 
 EXPERIMENTS: dict[str, str] = {
     "generative": "experiments.generative:run",
@@ -53,6 +77,8 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 TIMING_SUFFIXES = ("_seconds", "_per_second")
+#: Errors that restoring a checkpoint's state raises when the state does not fit the run.
+UNFIT_CHECKPOINT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)
 RUN_FILES = ("config.yaml", "status.json", "metrics.jsonl", "summary.json", "checkpoint.pt")
 
 
@@ -99,83 +125,56 @@ def git_commit() -> str | None:
         return None
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (NaN/inf as null/large numbers would be invalid JSON: see _clean)."""
-    atomic_write_bytes(path, (json.dumps(_clean(data), indent=2, default=_json_default) + "\n").encode())
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _clean(i) for k, i in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(i) for i in v]
-    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
-        return _clean(v.tolist())
-    if isinstance(v, float) and v != v:
-        return None
-    if isinstance(v, float) and v in (float("inf"), float("-inf")):
-        return str(v)
-    return v
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def write_config(run_dir: Path, cfg: Config) -> None:
-    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())
-
-
-def read_status(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def write_status(run_dir: Path, status: str, **extra: Any) -> None:
-    data = {**read_status(run_dir), "status": status, **extra}
-    if status in ("running", "complete"):  # a failure's details must not outlive it
-        for key in ("error", "traceback", "checkpoint"):
-            if key not in extra:
-                data.pop(key, None)
-    write_json(Path(run_dir) / "status.json", data)
-
-
-def prepare_run_dir(cfg: Config, out: str | Path | None, seed: int, overwrite: bool = False) -> Path:
-    """Create (and check writable) the run folder: ``out`` exactly, or a new one under ``run.out_root``.
+def target_dir(cfg: Config, out: str | Path | None, seed: int) -> Path:
+    """The run folder a run goes to: ``out`` exactly, or a new one under ``run.out_root``.
 
     Raises:
-        OutputDirError: not writable, or ``out`` already holds a run and ``overwrite`` is off.
+        OutputDirError: ``out`` is empty, or an existing folder that is not a run folder of this tool.
     """
     if out is not None:
+        if not str(out).strip():
+            raise OutputDirError("--out '' is empty; pass the folder to write the run into (e.g. --out runs/mine)")
         run_dir = Path(out)
-    else:
-        base = Path(cfg.run.out_root) / run_name(cfg, seed)
-        run_dir, n = base, 1
-        while run_dir.exists():  # two runs started in the same second
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
+        run_folder.check_writable_target(run_dir)
+        return run_dir
+    base = Path(cfg.run.out_root) / run_name(cfg, seed)
+    run_dir, n = base, 1
+    while run_dir.exists():  # two runs started in the same second
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    return run_dir
+
+
+def _make_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        probe = run_folder.temp_name(run_dir / ".write-test")
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
         raise OutputDirError(f"output directory {str(run_dir)!r} is not writable ({err.strerror or err}); "
                              f"pass --out to a writable folder or set run.out_root=DIR") from err
-    if (run_dir / "config.yaml").exists():
-        if not overwrite:
+
+
+def prepare_run_dir(cfg: Config, out: str | Path | None, seed: int, overwrite: bool = False) -> Path:
+    """Create (and check writable) the run folder and mark it as this tool's (see :mod:`run_folder`).
+
+    With ``overwrite``, the files earlier runs wrote there are removed first, and only those.
+
+    Raises:
+        OutputDirError: not writable, not a run folder of this tool, in use by another
+            process, or ``out`` already holds a run and ``overwrite`` is off.
+    """
+    run_dir = target_dir(cfg, out, seed)
+    _make_dir(run_dir)
+    with run_folder.locked(run_dir):
+        if (run_dir / "config.yaml").exists() and not overwrite:
             raise OutputDirError(f"--out {str(run_dir)!r} already holds a run (config.yaml); continue it with "
                                  f"`freeenergy resume {run_dir}`, pass --overwrite, or pick another folder")
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        # Figures, arrays and the W&B folder of the old run would pass for the new run's.
-        for path in [*run_dir.glob("*.png"), *run_dir.glob("*.npy")]:
-            path.unlink()
-        shutil.rmtree(run_dir / "wandb", ignore_errors=True)
+        if run_folder.is_run_folder(run_dir):
+            run_folder.clean(run_dir)
+        run_folder.remove_stray_temps(run_dir)
+        run_folder.claim(run_dir)
     return run_dir
 
 
@@ -215,30 +214,35 @@ def run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool = False, resum
     an exception or interrupt ``status.json`` records it and the exception propagates.
     """
     run_dir = Path(run_dir)
+    with run_folder.locked(run_dir):
+        run_folder.remove_stray_temps(run_dir)
+        return _run_single(cfg, run_dir, seed, quiet, resume, use_wandb)
+
+
+def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict | None,
+                use_wandb: bool) -> dict:
     fn = experiment_fn(cfg.run.kind)
     device = resolve_device(cfg.env.device)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     seed_everything(seed)
+    refuse_symlink(run_dir / "metrics.jsonl")  # before anything is written
     if resume is not None:
-        truncate_metrics(run_dir / "metrics.jsonl", resume["step"])
+        check_resume_config(cfg, resume, run_dir)
+        truncate_metrics(run_dir / "metrics.jsonl", resume["step"], resume.get("metrics_rows"))
         set_rng_state(resume["rng"])
     else:
         write_config(run_dir, cfg)
+    local = LocalLogger(run_dir)  # after truncation (it appends to the file as it now is)
     previous = read_status(run_dir)
-    write_status(run_dir, "running", seed=seed, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    write_status(run_dir, "running", seed=seed, pid=os.getpid(), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                  resumed_from_step=resume["step"] if resume is not None else None)
-    local = LocalLogger(run_dir)
-    wandb_logger = None
-    if use_wandb and cfg.logging.wandb != "disabled":
-        tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
-        wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags,
-                                   run_id=previous.get("wandb_id") if resume is not None else None)
-        if wandb_logger.run_id:
-            write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
+    wandb_logger = _wandb_logger(cfg, run_dir, previous.get("wandb_id") if resume is not None else None) \
+        if use_wandb and cfg.logging.wandb != "disabled" else None
     logger = MultiLogger(local, wandb_logger)
     ctx = RunContext(cfg=cfg, out_dir=run_dir, device=device, seed=seed, logger=logger, quiet=quiet,
                      resume_state=resume["state"] if resume is not None else None,
+                     resume_rng=resume["rng"] if resume is not None else None,
                      last_step=resume["step"] if resume is not None else -1)
     exit_code = 1
     start = time.perf_counter()
@@ -252,18 +256,40 @@ def run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool = False, resum
         write_status(run_dir, "complete")
         logger.log_summary(summary)
         exit_code = 0
+        OVERALL.part_done()
         return summary
     except KeyboardInterrupt as err:
-        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=_checkpoint_note(run_dir))
+        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
         _tag(err, run_dir)
         raise
     except BaseException as err:
-        write_status(run_dir, "failed", error=_error_text(err), checkpoint=_checkpoint_note(run_dir),
+        write_status(run_dir, "failed", error=_error_text(err), checkpoint=checkpoint_note(run_dir),
                      traceback=traceback.format_exc(limit=8))
         _tag(err, run_dir)
+        if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT):
+            raise _unfit_checkpoint(err, run_dir) from err
         raise
     finally:
         logger.close(exit_code)
+
+
+def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger:
+    """The W&B mirror of a run (``run_id``: continue that W&B run on resume)."""
+    tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
+    wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags, run_id=run_id)
+    if wandb_logger.run_id:
+        write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
+    if (run_dir / "wandb").is_dir():
+        run_folder.record(run_dir / "wandb")
+    return wandb_logger
+
+
+def _unfit_checkpoint(err: BaseException, run_dir: Path) -> CheckpointError:
+    """Restoring the state failed before the run moved: a tampered or foreign checkpoint."""
+    return CheckpointError(f"checkpoint {str(run_dir / 'checkpoint.pt')!r} does not fit this run "
+                           f"({_error_text(err).splitlines()[0][:300]}); it was changed or comes from "
+                           f"another run; start again with `freeenergy run {run_dir / 'config.yaml'} "
+                           f"--out {run_dir} --overwrite`")
 
 
 def draw_coverage_curve(ctx: RunContext) -> Path | None:
@@ -294,78 +320,19 @@ def _tag(err: BaseException, run_dir: Path) -> None:
             pass
 
 
-def _checkpoint_note(run_dir: Path) -> str | None:
-    path = Path(run_dir) / "checkpoint.pt"
-    return str(path) if path.exists() else None
-
-
-def aggregate(summaries: list[dict]) -> dict:
-    """Mean and spread (std, min, max) of every numeric top-level figure across seeds."""
-    out: dict[str, Any] = {}
-    for key in summaries[0]:
-        vals = [s.get(key) for s in summaries]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            arr = np.asarray(vals, dtype=float)
-            out[key] = {"mean": float(arr.mean()), "std": float(arr.std()), "min": float(arr.min()),
-                        "max": float(arr.max()), "values": [float(v) for v in arr]}
-    return out
-
-
-def _run_seeds(cfg: Config, run_dir: Path, quiet: bool, resuming: bool) -> dict:
-    """Every seed of ``run.seeds`` into ``run_dir/seed_<s>``, then the aggregate summary.
-
-    The seeds' W&B runs share a group (``logging.group``, else the run folder's name).
-    """
-    if not cfg.logging.group:
-        cfg = dataclasses.replace(cfg, logging=dataclasses.replace(cfg.logging, group=run_dir.name))
-    per_seed = {}
-    for s in cfg.run.seeds:
-        sub = run_dir / f"seed_{s}"
-        if resuming and (sub / "summary.json").exists():
-            per_seed[s] = json.loads((sub / "summary.json").read_text())
-            continue
-        if resuming and (sub / "checkpoint.pt").exists():
-            per_seed[s] = run_single(cfg, sub, s, quiet, resume=load_checkpoint_file(sub / "checkpoint.pt"))
-            continue
-        # Never started, or stopped before its first checkpoint: that seed starts again.
-        per_seed[s] = run_single(cfg, prepare_run_dir(cfg, sub, s, overwrite=True), s, quiet)
-    summary = {"seeds": list(cfg.run.seeds), **aggregate(list(per_seed.values())),
-               "per_seed": {str(k): v for k, v in per_seed.items()}}
-    write_json(run_dir / "summary.json", summary)
-    write_status(run_dir, "complete")
-    return summary
-
-
 def preflight(cfg: Config) -> None:
-    """Checks that need no run folder (experiment importable, device present), so a
-    config that cannot run leaves nothing behind."""
-    resolve_device(cfg.env.device)
-    if cfg.run.kind in ENV_KINDS:
-        check_env(cfg)
+    """Checks that need no run folder (numbers, experiment importable, device present, env
+    buildable, memory that fits), so a config that cannot run leaves nothing behind."""
+    from experiments import guards
+
+    guards.check_config(cfg)
+    device = resolve_device(cfg.env.device)
+    dims = check_env(cfg) if cfg.run.kind in ENV_KINDS else {}
+    guards.check_memory(cfg, device, **dims)
     experiment_fn(cfg.run.kind)
 
 
 ENV_KINDS = ("agent", "umbrella")
-
-
-def check_env(cfg: Config) -> None:
-    """Build one copy of ``env`` to turn a bad id, entry point, kwarg or space into a ConfigError.
-
-    An entry point (``package.module:Class``) imports user code: by design, a
-    config can plug in any environment.
-    """
-    import gymnasium as gym
-
-    from experiments.build import make_env
-
-    try:
-        env = make_env(cfg, "cpu", num_envs=1)
-    except (ValueError, TypeError, ImportError, KeyError, gym.error.Error) as err:
-        raise ConfigError(f"env.id={cfg.env.id!r} (env.kwargs={cfg.env.kwargs!r}) cannot be built: {err}") from err
-    try:
-        env.close()
-    except Exception:  # closing a probe env is best effort
-        pass
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = False,
@@ -373,19 +340,23 @@ def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = Fal
     """Run ``cfg`` (every seed of ``run.seeds`` if given); returns (summary, run folder)."""
     seeds = list(cfg.run.seeds) or [cfg.run.seed]
     preflight(cfg)
-    run_dir = prepare_run_dir(cfg, out, seeds[0], overwrite=overwrite)
-    if len(seeds) == 1:
-        return run_single(cfg, run_dir, seeds[0], quiet), run_dir
-    write_config(run_dir, cfg)
-    write_status(run_dir, "running", seeds=seeds)
-    try:
-        return _run_seeds(cfg, run_dir, quiet, resuming=False), run_dir
-    except KeyboardInterrupt as err:
-        write_status(run_dir, "interrupted", error=_error_text(err))
-        raise
-    except BaseException as err:
-        write_status(run_dir, "failed", error=_error_text(err))
-        raise
+    OVERALL.begin(count_parts(cfg), quiet or cfg.logging.quiet)
+    run_dir = target_dir(cfg, out, seeds[0])
+    _make_dir(run_dir)
+    with run_folder.locked(run_dir):  # held from the first file to the last
+        prepare_run_dir(cfg, run_dir, seeds[0], overwrite=overwrite)
+        if len(seeds) == 1:
+            return run_single(cfg, run_dir, seeds[0], quiet), run_dir
+        write_config(run_dir, cfg)
+        write_status(run_dir, "running", seeds=seeds, pid=os.getpid())
+        try:
+            return run_seeds(cfg, run_dir, quiet, resuming=False), run_dir
+        except KeyboardInterrupt as err:
+            write_status(run_dir, "interrupted", error=_error_text(err))
+            raise
+        except BaseException as err:
+            write_status(run_dir, "failed", error=_error_text(err))
+            raise
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -414,14 +385,22 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
 
     Raises:
         CheckpointError: no config, no checkpoint, a corrupt checkpoint, or the run already finished.
+        OutputDirError: another process is running in the folder.
     """
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if (run_dir / "summary.json").exists():
         raise CheckpointError(f"{str(run_dir)!r} already completed (summary.json exists); nothing to resume")
-    preflight(cfg)
-    if len(cfg.run.seeds) > 1:
-        return _run_seeds(cfg, run_dir, quiet, resuming=True), run_dir
-    ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
-    seed = int(ckpt.get("seed", cfg.run.seed))
-    return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir
+    with run_folder.locked(run_dir):
+        note_killed(run_dir)
+        preflight(cfg)
+        OVERALL.begin(count_parts(cfg), quiet or cfg.logging.quiet)
+        if len(cfg.run.seeds) > 1:
+            return run_seeds(cfg, run_dir, quiet, resuming=True), run_dir
+        if not (run_dir / "checkpoint.pt").is_file():
+            raise CheckpointError(f"no checkpoint in {str(run_dir)!r}: the run stopped before writing one, so "
+                                  f"there is nothing to resume; start it again in the same folder with "
+                                  f"`freeenergy run {run_dir / 'config.yaml'} --out {run_dir} --overwrite`")
+        ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
+        seed = int(ckpt.get("seed", cfg.run.seed))
+        return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir

@@ -145,6 +145,16 @@ def _finite(a: np.ndarray) -> list:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=np.float64)]
 
 
+def check_finite_dynamics(xi: np.ndarray, cfg: Any, kappa: float) -> None:
+    """Positions that left the finite numbers mean the dynamics blew up: a failed run (exit 1)."""
+    if np.isfinite(xi).all():
+        return
+    bad = int((~np.isfinite(xi)).any(1).argmax())
+    why = (f"umbrella.kappa={kappa:.4g} is too stiff for the time step (lower umbrella.kappa or env.kwargs.dt)"
+           if kappa > 0 else "lower env.kwargs.dt")
+    raise FloatingPointError(f"the Langevin dynamics blew up (positions not finite from step {bad}): {why}")
+
+
 def run(ctx: RunContext) -> dict:
     """Umbrella windows, then unbiased dynamics on the same budget; PMFs against the exact one."""
     cfg = ctx.cfg
@@ -152,16 +162,32 @@ def run(ctx: RunContext) -> dict:
     kT = float(env.kT)
     setup = cv_setup(cfg, kT)
     steps = cfg.run.steps
+    dt = float(getattr(env, "dt", 0.0))
+    if setup["kappa"] * dt >= 2.0:  # explicit Euler on a harmonic well of stiffness kappa diverges past 2/dt
+        raise ConfigError(f"umbrella.kappa={setup['kappa']:.4g} with the env's dt={dt:g} gives kappa*dt="
+                          f"{setup['kappa'] * dt:.3g} >= 2: the dynamics would blow up; use umbrella.kappa < "
+                          f"{2.0 / dt:.4g} (0: automatic)")
     window_n = um.assign_windows(env.num_envs, cfg.umbrella.windows)
     centre_n = torch.as_tensor(setup["centres"][window_n], dtype=torch.float32, device=ctx.device)
 
-    bar = ctx.progress(2 * steps, "umbrella + plain dynamics")
-    t0 = time.perf_counter()
-    xi_u, xy_u = sample(env, setup["direction"], steps, centre_n, setup["kappa"],
-                        window_starts(setup, window_n, ctx.device), ctx.seed, bar)
-    t_umbrella = time.perf_counter() - t0
+    # A checkpoint after each phase: Ctrl-C or SIGTERM in the unbiased phase keeps the windows'
+    # samples, and `freeenergy resume` runs only what is missing (each phase reseeds its env).
+    state = dict(ctx.load_checkpoint() or {})
+    bar = ctx.progress(2 * steps, "umbrella + plain dynamics", initial=steps if "xi_u" in state else 0)
+    if "xi_u" in state:
+        xi_u, xy_u, t_umbrella = state["xi_u"].numpy(), state["xy_u"].numpy(), float(state["t_umbrella"])
+    else:
+        ctx.save_checkpoint({"step": 0, "phase": 0})
+        t0 = time.perf_counter()
+        xi_u, xy_u = sample(env, setup["direction"], steps, centre_n, setup["kappa"],
+                            window_starts(setup, window_n, ctx.device), ctx.seed, bar)
+        t_umbrella = time.perf_counter() - t0
+        check_finite_dynamics(xi_u, cfg, setup["kappa"])
+        ctx.save_checkpoint({"step": 0, "phase": 1, "xi_u": torch.from_numpy(xi_u),
+                             "xy_u": torch.from_numpy(xy_u), "t_umbrella": t_umbrella})
     xi_p, xy_p = sample(env, setup["direction"], steps, None, 0.0, None, ctx.seed + 1, bar)
     bar.close()
+    check_finite_dynamics(xi_p, cfg, 0.0)
 
     umb = estimate(xi_u, window_n, setup, kT, cfg)
     plain = estimate(xi_p, None, setup, kT, cfg)

@@ -107,6 +107,10 @@ def load_array(path: str | Path) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         except Exception as exc:  # truncated, pickled objects, not an .npy at all
             raise ValueError(f"cannot read data file {path} as a numeric .npy array: {exc}") from exc
+        if not isinstance(arr, np.ndarray):  # an .npz archive renamed .npy loads as an NpzFile
+            arr.close()
+            raise ValueError(f"data file {path} is an .npz archive, not an .npy array; save one array "
+                             f"with np.save or rename it .npz and extract the array")
     elif suffix == ".csv":
         arr = _load_csv(path)
     else:
@@ -128,16 +132,20 @@ def load_array(path: str | Path) -> np.ndarray:
 
 
 def _load_csv(path: Path) -> np.ndarray:
-    with path.open() as f:
-        first = f.readline()
+    # utf-8-sig: a byte-order mark (Excel's CSVs) must not turn the first data row into a "header"
+    try:
+        with path.open(encoding="utf-8-sig") as f:
+            first = f.readline()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"data file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         [float(v) for v in first.strip().split(",")]
         skip = 0
     except ValueError:
         skip = 1  # a header of column names
     try:
-        arr = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
+        arr = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"data file {path} is not a numeric CSV: {exc}") from exc
     return arr
 
@@ -147,9 +155,10 @@ def split(x: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarra
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     idx = np.random.default_rng(seed).permutation(len(x))
-    n_test = max(1, int(round(test_fraction * len(x))))
-    if n_test >= len(x):
-        raise ValueError(f"cannot hold out {n_test} of {len(x)} rows")
+    n_test = max(2, int(round(test_fraction * len(x))))
+    if len(x) - n_test < 2:
+        raise ValueError(f"{len(x)} rows are too few to hold out {test_fraction:g} of them and keep >= 2 "
+                         f"rows for training and >= 2 for the held-out reference")
     return x[idx[n_test:]], x[idx[:n_test]]
 
 

@@ -359,17 +359,22 @@ def test_real_agent_sigterm_checkpoints_the_step_reached(tmp_path, preset):
     assert ckpt["step"] >= max(steps_logged(run_dir)) >= 15
 
 
-def test_overwrite_leaves_nothing_of_the_old_run(tmp_path, capsys):
+def test_overwrite_removes_the_old_runs_files_and_only_those(tmp_path, capsys):
+    from experiments import run_folder
+
     out = tmp_path / "r"
     args = ["run", "maze-random", "--debug", "logging.wandb=disabled", "--out", str(out), "--quiet"]
     code, _, err = cli_run(args, capsys)
     assert code == 0, err
-    (out / "stale_map.png").write_bytes(b"old")
-    (out / "stale.npy").write_bytes(b"old")
+    (out / "old_run_map.png").write_bytes(b"old")  # as if the old run had drawn a map the new one does not
+    run_folder.record(out / "old_run_map.png")
+    (out / "my_figure.png").write_bytes(b"mine")  # the user's own files
+    (out / "my_data.npy").write_bytes(b"mine")
     (out / "coverage.png").write_bytes(b"old")
     code, _, err = cli_run(args + ["--overwrite"], capsys)
     assert code == 0, err
-    assert not (out / "stale_map.png").exists() and not (out / "stale.npy").exists()
+    assert not (out / "old_run_map.png").exists()
+    assert (out / "my_figure.png").read_bytes() == b"mine" and (out / "my_data.npy").read_bytes() == b"mine"
     assert (out / "coverage.png").read_bytes()[:4] == b"\x89PNG"  # redrawn for the new run
 
 

@@ -1,0 +1,73 @@
+"""The small files of a run folder that say what it is: ``config.yaml`` and ``status.json``,
+and the atomic JSON writer every summary goes through."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from experiments.config import Config, to_dict
+from experiments.context import atomic_write_bytes
+from experiments.run_folder import remove_stray_temps
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (NaN/inf as null/large numbers would be invalid JSON: see _clean)."""
+    atomic_write_bytes(path, (json.dumps(_clean(data), indent=2, default=_json_default) + "\n").encode())
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean(i) for k, i in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(i) for i in v]
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        return _clean(v.tolist())
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return str(v)
+    return v
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())
+
+
+def read_status(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_status(run_dir: Path, status: str, **extra: Any) -> None:
+    data = {**read_status(run_dir), "status": status, **extra}
+    if status in ("running", "complete"):  # a failure's details must not outlive it
+        for key in ("error", "traceback", "checkpoint"):
+            if key not in extra:
+                data.pop(key, None)
+    write_json(Path(run_dir) / "status.json", data)
+
+
+def checkpoint_note(run_dir: Path) -> str | None:
+    path = Path(run_dir) / "checkpoint.pt"
+    return str(path) if path.exists() else None
+
+
+def note_killed(run_dir: Path) -> None:
+    """A status of ``running`` whose process is gone (we hold the lock now) becomes ``killed``:
+    the process ended without a word (kill -9, power loss), so status.json tells the truth again."""
+    remove_stray_temps(run_dir)  # we hold the lock: no live writer owns them
+    status = read_status(run_dir)
+    if status.get("status") == "running":
+        write_status(run_dir, "killed", error="the process ended without recording why (killed, e.g. kill -9 "
+                                              "or out of memory)", checkpoint=checkpoint_note(run_dir))

@@ -95,6 +95,20 @@ class RAEGMM(RAE):
         self.refresh_prior()
         return super().state_dict(*args, **kwargs)
 
+    @torch.no_grad()
+    def complete(self, x: Tensor, known_mask: Tensor, steps: int | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``RAE.complete`` whose unknown entries start from a prior sample, not from ``x``.
+
+        Independent starts per row let repeated completions of one condition
+        spread over its possible outcomes; ``(B, D) -> (B, D)``.
+        """
+        x = self._check_x(x)
+        if known_mask.dim() <= 2 and known_mask.shape[-1] == self.input_dim:
+            mask = known_mask.to(device=self.device, dtype=torch.bool).expand_as(x)
+            x = torch.where(mask, x, self.decode(self.prior_codes(x.shape[0], generator)))
+        return super().complete(x, known_mask, steps, generator)
+
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``(n, C)`` codes from the fitted mixture (refitted lazily, see the module doc)."""
         if not self.refresh_prior():

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def train(steps: int, batch: int, seed: int, ckpt: Path, every: int, resume: boo
         if step % every == 0 or step == steps:
             model.save(ckpt)
             ckpt.with_suffix(".json").write_text(json.dumps({"steps": step}))
-            print(f"step {step} {time.perf_counter() - start:.0f}s", flush=True)
+            print(f"step {step} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
     return model, time.perf_counter() - start, steps
 
 

@@ -114,7 +114,8 @@ def train(name: str, x: torch.Tensor, n_known: int, steps: int, batch: int, seed
 
 
 @torch.no_grad()
-def predict(name: str, model, known: torch.Tensor, k: int, out_dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(name: str, model, known: torch.Tensor, k: int, out_dim: int,
+            seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(M, K, O)`` predicted next observations and ``(M,)`` epistemic term."""
     m = known.shape[0]
     rows = known.repeat_interleave(k, 0)

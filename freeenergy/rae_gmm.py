@@ -41,6 +41,9 @@ class RAEGMM(RAE):
     refits the prior).
     """
 
+    _seen: Tensor
+    code_prior: GaussianMixturePrior
+
     def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
         super().__init__(input_dim, device="cpu", **options)
         o = self.options

@@ -105,7 +105,7 @@ def train(name: str, x: torch.Tensor, n_known: int, steps: int, batch: int, seed
         model = DynamicsEnsemble(in_dim=n_known, out_dim=x.shape[1] - n_known)
         fit = lambda xb: model.fit_step(xb[:, :n_known], xb[:, n_known:])  # noqa: E731
     else:
-        kw = {"passes": 3, "sigma": 0.1, "lam": 0.03} if name.startswith("rae") else {}
+        kw = {"passes": 3, "sigma": 0.1, "code_penalty": 0.03} if name.startswith("rae") else {}
         model = build_world_model(name, x.shape[1], hidden=[128, 128], code_dim=16, **kw)
         fit = model.fit_step
     for _ in range(steps):

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def train(steps: int, batch: int, seed: int, ckpt: Path, every: int, resume: boo
         if step % every == 0 or step == steps:
             model.save(ckpt)
             ckpt.with_suffix(".json").write_text(json.dumps({"steps": step}))
-            print(f"step {step} {time.perf_counter() - start:.0f}s", flush=True)
+            print(f"step {step} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
     return model, time.perf_counter() - start, steps
 
 
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     p.add_argument("--checkpoint", default="hexamodal_full.pt", help="checkpoint file (model weights)")
     p.add_argument("--out", default="", help="also write the JSON here")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     ckpt = Path(args.checkpoint)
     model, seconds, done = train(args.steps, args.batch, args.seed, ckpt, args.checkpoint_every, args.resume)
     data = make_synthetic("hexamodal", 10000, args.seed)

@@ -32,7 +32,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _model(name: str, device: torch.device):
-    extra = RAE_SETTINGS if name == "rae" else {}
+    extra = RAE_SETTINGS if name.startswith("rae") else {}
     return build_world_model(name, 3, device=device, **SETTINGS, **extra)
 
 
@@ -61,10 +61,11 @@ def throughput(name: str, x: torch.Tensor, batch: int, steps: int, warmup: int, 
     return batch * steps / total
 
 
-def rae_ae_ratio(x: torch.Tensor, batch: int, steps: int, warmup: int, device: torch.device) -> dict:
-    """RAE and AE steps alternating in one loop; ratio of their summed times."""
+def rae_ae_ratio(x: torch.Tensor, batch: int, steps: int, warmup: int, device: torch.device,
+                 name: str = "rae") -> dict:
+    """Model ``name``'s and the AE's steps alternating in one loop; ratio of their summed times."""
     torch.manual_seed(0)
-    rae, ae = _model("rae", device), _model("ae", device)
+    rae, ae = _model(name, device), _model("ae", device)
     for xb in _batches(x, batch, warmup, 1):
         rae.fit_step(xb)
         ae.fit_step(xb)
@@ -72,8 +73,31 @@ def rae_ae_ratio(x: torch.Tensor, batch: int, steps: int, warmup: int, device: t
     for xb in _batches(x, batch, steps, 3):
         t_rae += _timed_step(rae, xb, device)
         t_ae += _timed_step(ae, xb, device)
+    if name != "rae":
+        return {"seconds_per_step": t_rae / steps, "over_ae": t_rae / t_ae}
     return {"rae_seconds_per_step": t_rae / steps, "ae_seconds_per_step": t_ae / steps,
             "rae_over_ae": t_rae / t_ae, "passes": RAE_SETTINGS["passes"]}
+
+
+def sampling_cost(name: str, x: torch.Tensor, n: int, device: torch.device) -> dict:
+    """Seconds of ``sample(n)`` after a few training steps (rae_gmm: its prior fit timed apart)."""
+    torch.manual_seed(0)
+    m = _model(name, device)
+    for xb in _batches(x, 128, 5, 4):
+        m.fit_step(xb)
+    out = {}
+    if hasattr(m, "fit_prior"):
+        _sync(device)
+        t = time.perf_counter()
+        m.fit_prior(x)
+        _sync(device)
+        out["prior_fit_seconds"] = round(time.perf_counter() - t, 4)
+    _sync(device)
+    t = time.perf_counter()
+    m.sample(n)
+    _sync(device)
+    out["sample_seconds"] = round(time.perf_counter() - t, 4)
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -84,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--n", type=int, default=10000, help="parabola points (the full batch)")
+    p.add_argument("--samples", type=int, default=20000, help="samples drawn by the sampling-cost figure")
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -101,6 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
         "throughput": {str(b): {name: round(throughput(name, x, b, args.steps, args.warmup, device), 1)
                                 for name in WORLD_MODELS} for b in batches},
         "rae_vs_ae": {str(b): rae_ae_ratio(x, b, args.steps, args.warmup, device) for b in batches},
+        "vs_ae": {str(b): {name: rae_ae_ratio(x, b, args.steps, args.warmup, device, name)
+                           for name in WORLD_MODELS if name not in ("ae", "rae")} for b in batches},
+        "sampling": {name: sampling_cost(name, x, args.samples, device) for name in WORLD_MODELS},
     }
     print(json.dumps(result, indent=2))
     return result

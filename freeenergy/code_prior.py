@@ -34,6 +34,14 @@ class GaussianMixturePrior(nn.Module):
         max_points: codes used by a fit (a seeded subsample beyond that).
     """
 
+    fitted: Tensor
+    log_weights: Tensor
+    means: Tensor
+    chol: Tensor
+    centre: Tensor
+    basis: Tensor
+    residual_std: Tensor
+
     def __init__(self, *, code_dim: int, max_components: int = 10, max_dim: int = 16,
                  max_points: int = 5000) -> None:
         super().__init__()
@@ -93,7 +101,10 @@ class GaussianMixturePrior(nn.Module):
     def _store(self, gm, centre: np.ndarray, basis: np.ndarray, resid: float) -> None:
         k = gm.n_components
         dev = self.means.device
-        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)
+
+        def f(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)
+
         self.log_weights.fill_(-torch.inf)
         self.log_weights[:k] = f(np.log(gm.weights_))
         self.means.zero_()

@@ -159,3 +159,20 @@ def support_fraction(samples: np.ndarray, train: np.ndarray, quantile: float = 0
     q = (_subsample(s[finite], max_points, rng) - mu) / sd
     near = torch.cat([torch.cdist(c, (t - mu) / sd).min(1).values for c in q.split(2000)])
     return float((near <= tau).double().mean()) * float(finite.mean())
+
+
+def conditional_energy_distance(predicted: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Energy distance per condition between predicted and true draws, ``(M, K, O), (M, L, O) -> (M,)``.
+
+    Row ``i`` compares the ``K`` predicted next observations of condition
+    ``i`` (one ``(obs, action)``) with ``L`` draws of the true next
+    observation of the same condition (V-statistic, as ``energy_distance``).
+    """
+    if predicted.dim() != 3 or true.dim() != 3 or predicted.shape[0] != true.shape[0] \
+            or predicted.shape[2] != true.shape[2]:
+        raise ValueError(f"expected (M, K, O) and (M, L, O), got {tuple(predicted.shape)} and {tuple(true.shape)}")
+    a, b = predicted.double(), true.double()
+    xy = torch.cdist(a, b).mean((1, 2))
+    xx = torch.cdist(a, a).mean((1, 2))
+    yy = torch.cdist(b, b).mean((1, 2))
+    return (2 * xy - xx - yy).clamp_min(0.0)

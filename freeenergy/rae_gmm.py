@@ -41,6 +41,9 @@ class RAEGMM(RAE):
     refits the prior).
     """
 
+    _seen: Tensor
+    code_prior: GaussianMixturePrior
+
     def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
         super().__init__(input_dim, device="cpu", **options)
         o = self.options
@@ -94,6 +97,20 @@ class RAEGMM(RAE):
         """``nn.Module.state_dict`` after ``refresh_prior``, so a saved model samples as this one."""
         self.refresh_prior()
         return super().state_dict(*args, **kwargs)
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, known_mask: Tensor, steps: int | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``RAE.complete`` whose unknown entries start from a prior sample, not from ``x``.
+
+        Independent starts per row let repeated completions of one condition
+        spread over its possible outcomes; ``(B, D) -> (B, D)``.
+        """
+        x = self._check_x(x)
+        if known_mask.dim() <= 2 and known_mask.shape[-1] == self.input_dim:
+            mask = known_mask.to(device=self.device, dtype=torch.bool).expand_as(x)
+            x = torch.where(mask, x, self.decode(self.prior_codes(x.shape[0], generator)))
+        return super().complete(x, known_mask, steps, generator)
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``(n, C)`` codes from the fitted mixture (refitted lazily, see the module doc)."""

@@ -16,6 +16,10 @@ TINY = {
                   "--sb3-steps", "128", "--sb3-envs", "4"],
     "runner.py": ["--debug", "--repeats", "1", "--quick-debug"],
     "throughput.py": ["--envs", "4", "--steps", "32", "--sb3-steps", "64", "--sb3-settings", "zoo", "--rollout", "4"],
+    "joint_model.py": ["--envs", "noisytv", "--copies", "8", "--steps", "30", "--train-steps", "3",
+                       "--conditions", "3", "--k", "4"],
+    "generative_table.py": ["--debug", "--seeds", "0", "--presets", "generative-custom"],
+    "hexamodal_full.py": ["--steps", "2", "--batch", "16", "--samples", "100", "--checkpoint", "h.pt"],
 }
 
 

@@ -28,7 +28,7 @@ from experiments.driver import StepHook, run_agent
 from experiments.sb3_run import SB3_ALGOS
 from experiments.tracker import Tracker
 
-__all__ = ["make_env", "run"]  # make_env: the one env builder, in experiments.build
+__all__ = ["make_agent", "make_env", "run"]  # the builders live in experiments.build
 
 
 # ------------------------------------------------------------------ the run

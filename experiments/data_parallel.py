@@ -89,7 +89,7 @@ class _SharedVisitation(Visitation):
 
 def setup(ctx: RunContext, generator: torch.Generator) -> tuple[RunContext, Any, Any, Tracker]:
     """This rank's context, env copies, agent and tracker for a data-parallel agent run."""
-    from experiments.agent_run import make_agent, make_env
+    from experiments.build import make_agent, make_env
     from experiments.distributed import DistContext, ShardEnv, current, shard_agent
 
     d = current()

@@ -89,7 +89,8 @@ class GymAdapter(BatchedEnv):
         act_space = act if isinstance(act, _PASS_ACTIONS) else spaces.flatten_space(act)
         super().__init__(num_envs, device, obs_space, act_space)
         self._map_rule, self._map_idx = self._parse_map_xy(map_xy)
-        self._env_bounds, self._env_reachable, self._env_grid = self._probe(env_fn)
+        self._env_bounds, self._env_reachable, self._env_grid, late = self._probe(env_fn)
+        self.late_metrics = tuple(late or ())  # the env's run-metrics protocol, passed through
         self._seen_lo = np.full(2, np.inf)
         self._seen_hi = np.full(2, -np.inf)
 
@@ -110,8 +111,8 @@ class GymAdapter(BatchedEnv):
             )
         return "indices", [int(i) for i in idx]
 
-    def _probe(self, env_fn: Callable[[], gym.Env]) -> tuple[Any, Any, Any]:
-        """The env's own ``map_bounds``, ``reachable_cells``, ``grid_shape``, when it has them.
+    def _probe(self, env_fn: Callable[[], gym.Env]) -> tuple[Any, Any, Any, Any]:
+        """The env's own ``map_bounds``, ``reachable_cells``, ``grid_shape``, ``late_metrics``, when it has them.
 
         Read from the first copy (sync) or from one probe copy built here
         (async): asking async workers for a missing attribute kills them.
@@ -236,8 +237,10 @@ class GymAdapter(BatchedEnv):
         self.vec.close()
 
 
-def _attrs(env: gym.Env) -> tuple[Any, Any, Any]:
-    return tuple(getattr(env, k, None) for k in ("map_bounds", "reachable_cells", "grid_shape"))
+def _attrs(env: gym.Env) -> tuple[Any, Any, Any, Any]:
+    keys = ("map_bounds", "reachable_cells", "grid_shape", "late_metrics")
+    bounds, reachable, grid, late = (getattr(env, k, None) for k in keys)
+    return bounds, reachable, grid, late
 
 
 def _rows_info(info: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

@@ -112,6 +112,24 @@ def test_tracker_reads_gymnasium_vector_infos():
     assert out["one"] == 0.5 and out["success_rate"] == 0.5 and "_one" not in out
 
 
+def test_gymnasium_single_darkroom_reports_the_same_dark_fraction_as_its_twin():
+    """The single DarkRoom emits the metric too, and the adapter passes its late_metrics on."""
+    import envs
+
+    results = []
+    for kwargs in ({}, {"vectorization": "sync"}):
+        env = envs.make("freeenergy/DarkRoom-v0", 2, "cpu", size=4, **kwargs)
+        assert env.late_metrics == ("dark_fraction",)
+        env.reset(seed=0)
+        tracker = Tracker(env, steps=6)
+        for t in range(6):
+            actions = torch.full((2,), 5 if t in (1, 4) else 4)  # toggle the light at steps 1 and 4
+            _, reward, terminated, _, info = env.step(actions)
+            tracker.step(t, reward, terminated, info, None)
+        results.append(tracker.summary()["dark_fraction"])
+    assert results[0] == results[1] == pytest.approx(1 / 3)  # steps 3-5: dark at 3, lit at 4 and 5
+
+
 def test_termination_counts_as_success_only_where_the_env_gives_no_is_success():
     env = DarkRoomTwin(num_envs=2, size=4)
     env.reset(seed=0)

@@ -27,5 +27,7 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
         fi
     fi
 fi
-"$VPY" -m pip install -q -e ".[dev]"
+# Extras beyond the core (comma-separated): the test command adds the optional engines its tests use.
+EXTRAS=${FREEENERGY_EXTRAS:-dev}
+"$VPY" -m pip install -q -e ".[$EXTRAS]"
 echo "[setup] ready: $("$VPY" -c 'import torch, freeenergy; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')" >&2

@@ -78,6 +78,29 @@ def _saver(ctx: RunContext, model: Any, gen: torch.Generator, dev_gen: torch.Gen
     return save
 
 
+def _start_or_resume(ctx: RunContext, model: Any, data: torch.Tensor, gen: torch.Generator,
+                     dev_gen: torch.Generator) -> tuple[torch.Tensor, dict, list[dict], float]:
+    """(data, initial spectra, rounds done, clock start): a fresh start trains the model and
+    checkpoints round 0; a resume restores the rounds, model, optimiser, data and generators."""
+    nc = ctx.cfg.novelty
+    resume = ctx.load_checkpoint()
+    if resume is None:
+        ctx.save_array("data_initial", data.cpu().numpy())
+        initial = spectra(data.cpu().numpy(), nc)
+        t0 = time.perf_counter()
+        metrics = nv.train_epochs(model, data, nc.initial_epochs, ctx.cfg.world_model.batch_size, gen)
+        ctx.log({f"world_model/{k}": v for k, v in metrics.items()}, step=0)
+        _saver(ctx, model, gen, dev_gen, initial)(0, data, [], 0.0)
+        return data, initial, [], t0
+    model.load_state_dict(resume["model"])
+    model.optimiser().load_state_dict(resume["optimiser"])
+    gen.set_state(resume["gen"])
+    dev_gen.set_state(resume["dev_gen"])
+    ctx.restore_rng()  # building the model drew from the global RNG
+    return (resume["data"].to(ctx.device), dict(resume["initial"]), list(resume["rounds"]),
+            time.perf_counter() - float(resume["seconds"]))
+
+
 def run(ctx: RunContext) -> dict:
     from experiments import maps
 
@@ -95,26 +118,8 @@ def run(ctx: RunContext) -> dict:
         raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
                           "expected an autoencoder-style model")
     bs = cfg.world_model.batch_size
-    resume = ctx.load_checkpoint()
-    if resume is None:
-        ctx.save_array("data_initial", data.cpu().numpy())
-        initial = spectra(data.cpu().numpy(), nc)
-        t0 = time.perf_counter()
-        metrics = nv.train_epochs(model, data, nc.initial_epochs, bs, gen)
-        ctx.log({f"world_model/{k}": v for k, v in metrics.items()}, step=0)
-        rounds: list[dict] = []
-        save = _saver(ctx, model, gen, dev_gen, initial)
-        save(0, data, rounds, 0.0)
-    else:  # the rounds done so far, the model and optimiser, the data set as it was, the generators
-        initial, rounds = dict(resume["initial"]), list(resume["rounds"])
-        data = resume["data"].to(dev)
-        model.load_state_dict(resume["model"])
-        model.optimiser().load_state_dict(resume["optimiser"])
-        gen.set_state(resume["gen"])
-        dev_gen.set_state(resume["dev_gen"])
-        ctx.restore_rng()  # building the model above drew from the global RNG
-        t0 = time.perf_counter() - float(resume["seconds"])
-        save = _saver(ctx, model, gen, dev_gen, initial)
+    data, initial, rounds, t0 = _start_or_resume(ctx, model, data, gen, dev_gen)
+    save = _saver(ctx, model, gen, dev_gen, initial)
 
     bar = ctx.progress(nc.rounds, "novelty rounds", initial=len(rounds))
     for r in range(len(rounds) + 1, nc.rounds + 1):

@@ -43,11 +43,22 @@ def fmt(v: Any, digits: int) -> str:
         return f"{v:.{digits}g}"
     if isinstance(v, dict) and "mean" in v and "std" in v:
         return f"{fmt(v['mean'], digits)} ± {fmt(v['std'], 2)}"
+    if isinstance(v, dict) and {"mean", "min", "max"} <= set(v):
+        return f"{fmt(v['mean'], digits)} ({fmt(v['min'], digits)}-{fmt(v['max'], digits)})"
+    if _interval(v):
+        return f"[{fmt(v[0], digits)}, {fmt(v[1], digits)}]"
     return str(v)
 
 
+def _interval(v: Any) -> bool:
+    """A ``[low, high]`` pair of numbers (a confidence interval)."""
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+
+
 def _cell_ok(v: Any) -> bool:
-    return not isinstance(v, (list, dict)) or (isinstance(v, dict) and "mean" in v and "std" in v)
+    if isinstance(v, dict):
+        return ("mean" in v and "std" in v) or {"mean", "min", "max"} <= set(v)
+    return not isinstance(v, list) or _interval(v)
 
 
 def rows_of(results: Any, transpose: bool) -> tuple[list[str], list[list[Any]]]:
@@ -75,7 +86,8 @@ def render(data: dict, name: str, opts: dict[str, str]) -> str:
         results = results.get(part, {}) if isinstance(results, dict) else {}
     header, rows = rows_of(results, "transpose" in opts)
     if opts.get("columns"):
-        keep = [0] + [header.index(c) for c in opts["columns"].split(",") if c in header]
+        label = [0] if header and header[0] == "" else []  # the row-name column of a mapping's table
+        keep = label + [header.index(c) for c in opts["columns"].split(",") if c in header]
         header, rows = [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
     digits = int(opts.get("digits", 4))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -23,7 +23,8 @@ def test_blocks_are_rewritten_and_files_without_blocks_tolerated(tmp_path):
     results.mkdir()
     (results / "speed.json").write_text(json.dumps({
         "benchmark": "speed", "figure": "env steps per second", "unit": "steps/s",
-        "results": {"maze": {"steps": 1234.5678, "coverage": {"mean": 0.5, "std": 0.01}, "runs": [1, 2]},
+        "results": {"maze": {"steps": 1234.5678, "coverage": {"mean": 0.5, "std": 0.01}, "runs": [1, 2, 3],
+                             "ci": [0.45, 0.55]},
                     "darkroom": {"steps": 99, "coverage": {"mean": 0.25, "std": 0.02}}}}))
     (results / "unquoted.json").write_text(json.dumps({"results": {"a": 1}}))  # no block yet: fine
     readme = tmp_path / "README.md"
@@ -32,9 +33,9 @@ def test_blocks_are_rewritten_and_files_without_blocks_tolerated(tmp_path):
     assert rt.main(["--readme", str(readme), "--results", str(results), "--check"]) == 1
     assert rt.main(["--readme", str(readme), "--results", str(results)]) == 0
     text = readme.read_text()
-    assert "| maze | 1235 | 0.5 ± 0.01 |" in text and "| darkroom | 99 | 0.25 ± 0.02 |" in text
+    assert "| maze | 1235 | 0.5 ± 0.01 | [0.45, 0.55] |" in text and "| darkroom | 99 | 0.25 ± 0.02 |  |" in text
     assert "old figure" not in text and "kept" in text and text.endswith("end\n")
-    assert "runs" not in text  # lists are left out
+    assert "runs" not in text  # lists are left out, except [low, high] intervals
     assert rt.main(["--readme", str(readme), "--results", str(results), "--check"]) == 0
 
 

@@ -115,7 +115,7 @@ register(
     description="Gymnasium's CartPole-v1 (same physics, truncation at 500) as a batched twin",
 )
 
-_ADAPTER_KEYS = ("vectorization", "map_xy")
+_ADAPTER_KEYS = ("vectorization", "map_xy", "terminal_is_success")
 
 
 def _suggest(spec: str) -> str:

@@ -67,6 +67,9 @@ class BatchedEnv(abc.ABC):
 
     #: Names in ``info["metrics"]`` that a run averages over its second half only.
     late_metrics: tuple[str, ...] = ()
+    #: Without ``info["is_success"]``: does an episode that ended by termination count as a
+    #: success (it reached the goal, as in GridMaze or MountainCar) or not (CartPole's pole fell)?
+    terminal_is_success: bool = True
 
     def __init__(
         self,

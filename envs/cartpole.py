@@ -88,6 +88,7 @@ class CartPole(CartPoleEnv):
 
 
 class CartPoleTwin(TwinEnv):
+    terminal_is_success = False  # termination is the pole falling: a failure
     """N copies of :class:`CartPole` as tensors.
 
     Args:

@@ -64,6 +64,7 @@ class GymAdapter(BatchedEnv):
         vectorization: str = "sync",
         map_xy: MapXY = None,
         name: str = "env",
+        terminal_is_success: bool = False,
     ) -> None:
         if vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization={vectorization!r}; valid: 'sync', 'async'")
@@ -91,6 +92,9 @@ class GymAdapter(BatchedEnv):
         self._map_rule, self._map_idx = self._parse_map_xy(map_xy)
         self._env_bounds, self._env_reachable, self._env_grid, late = self._probe(env_fn)
         self.late_metrics = tuple(late or ())  # the env's run-metrics protocol, passed through
+        # A plugged-in env's termination means success only when the user says so (MountainCar's
+        # flag, not CartPole's fallen pole); its own info["is_success"] always wins.
+        self.terminal_is_success = bool(terminal_is_success)
         self._seen_lo = np.full(2, np.inf)
         self._seen_hi = np.full(2, -np.inf)
 
@@ -219,6 +223,8 @@ class GymAdapter(BatchedEnv):
             final_xy = xy.copy()
             final_xy[rows] = self._compute_map_xy(final[rows], _rows_info(fin_info, rows))
         out = self._extra(info)
+        if self.terminal_is_success and "is_success" not in out:
+            out["is_success"] = self._tensor(terminated, torch.bool)
         out.update(
             map_xy=self._tensor(xy),
             final_obs=self._tensor(final),

@@ -46,6 +46,8 @@ def make_env(cfg: Config, device: torch.device | str, num_envs: int | None = Non
         kwargs["map_xy"] = list(cfg.env.map_xy) if not isinstance(cfg.env.map_xy, str) else cfg.env.map_xy
     if cfg.env.vector != "sync":
         kwargs["vectorization"] = cfg.env.vector
+    if cfg.env.terminal_is_success:
+        kwargs["terminal_is_success"] = True
     return envs.make(cfg.env.id, cfg.env.num_envs if num_envs is None else num_envs, device, **kwargs)
 
 

@@ -11,7 +11,8 @@ It knows no particular world. Every env reports through the metrics protocol
   behaviour, e.g. DarkRoom's ``dark_fraction``);
 - ``info["is_success"]``: ``(N,)`` bool; ``success_rate`` is the share of copies
   that succeeded at least once. Where an env gives no ``is_success``, an
-  episode that ended by termination counts as a success;
+  episode that ended by termination counts as a success only if the env's
+  ``terminal_is_success`` says so (else ``success_rate`` is not reported);
 - ``env.summary_metrics()`` (optional): run-level figures the env keeps itself,
   merged into the summary; an env that keeps them also offers
   ``summary_state()`` / ``load_summary_state(state)`` (plain ints and floats),
@@ -44,11 +45,13 @@ def _accumulate(acc: torch.Tensor, values: torch.Tensor) -> None:
     acc[1] += values.numel()
 
 
-def success_mask(terminated: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
-    """``(N,)`` bool: copies that succeeded this step (``info["is_success"]``, else termination)."""
+def success_mask(terminated: torch.Tensor, info: dict[str, Any], terminal_is_success: bool = True
+                 ) -> torch.Tensor | None:
+    """``(N,)`` bool: copies that succeeded this step (``info["is_success"]``, else termination
+    where the env counts it as success); None when the env says nothing about success."""
     if "is_success" in info:
         return _tensor(info["is_success"], terminated.device).bool()
-    return terminated.bool()
+    return terminated.bool() if terminal_is_success else None
 
 
 class Tracker:
@@ -64,6 +67,7 @@ class Tracker:
         self.fe = self._zeros()      # free-energy sum and count since the last interval
         self.reward = self._zeros()  # reward sum and count since the last interval
         self.succeeded = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+        self.has_success = False  # the env has said something about success (see success_mask)
         self.last_fe = float("nan")
         self._last_rate = (time.perf_counter(), 0)
 
@@ -85,7 +89,10 @@ class Tracker:
             acc = self.metrics.setdefault(name, self._zeros())
             if late or name not in self.late:
                 _accumulate(acc, _tensor(values, self.env.device).float())
-        self.succeeded |= success_mask(terminated, info).to(self.succeeded.device)
+        won = success_mask(terminated, info, getattr(self.env, "terminal_is_success", True))
+        if won is not None:
+            self.has_success = True
+            self.succeeded |= won.to(self.succeeded.device)
         _accumulate(self.reward, reward)
         if fe is not None:
             _accumulate(self.fe, fe)
@@ -110,7 +117,8 @@ class Tracker:
             out["agent/free_energy"] = self.last_fe
         if reward[1]:
             out["env/reward_mean"] = reward[0] / reward[1]
-        out["env/success_rate"] = float(self.succeeded.float().mean())
+        if self.has_success:
+            out["env/success_rate"] = float(self.succeeded.float().mean())
         for name, (total, count) in zip(self.metrics, self._host(self.metrics)):
             if count:  # a late metric appears once the second half has begun
                 out[f"env/{name}"] = total / count
@@ -127,7 +135,7 @@ class Tracker:
             "coverage": self.vis.coverage, "unique_cells": self.vis.unique_cells,
             "mean_env_coverage": self.vis.mean_env_coverage,
             "final_free_energy": self.last_fe if math.isfinite(self.last_fe) else None,
-            "success_rate": float(self.succeeded.float().mean())}
+            "success_rate": float(self.succeeded.float().mean()) if self.has_success else None}
         out.update(self._env_means())
         summary_metrics = getattr(self.env, "summary_metrics", None)
         if callable(summary_metrics):
@@ -136,7 +144,7 @@ class Tracker:
 
     def state_dict(self) -> dict:
         out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
-               "succeeded": self.succeeded.cpu(), "last_fe": self.last_fe}
+               "succeeded": self.succeeded.cpu(), "has_success": self.has_success, "last_fe": self.last_fe}
         if callable(getattr(self.env, "summary_state", None)):  # the env's own run-level counters
             out["env_summary"] = self.env.summary_state()
         return out
@@ -146,6 +154,7 @@ class Tracker:
         self.metrics = {k: torch.tensor(v, dtype=torch.float64, device=self.env.device)
                         for k, v in s["metrics"].items()}
         self.succeeded = s["succeeded"].to(self.succeeded.device)
+        self.has_success = bool(s.get("has_success", True))
         self.last_fe = float(s["last_fe"])
         if "env_summary" in s and callable(getattr(self.env, "load_summary_state", None)):
             self.env.load_summary_state(s["env_summary"])

@@ -160,3 +160,24 @@ def test_clear_errors():
         envs.make("CartPole-v1", map_xy=[0, 9])
     with pytest.raises(ValueError, match="vectorization"):
         envs.make("CartPole-v1", vectorization="threads")
+
+
+def test_success_follows_is_success_or_the_users_word_not_termination():
+    """CartPole's fallen pole is no success: a plugged-in env reports success only through its own
+    info["is_success"] or when the user says termination is the goal (MountainCar's flag)."""
+    from experiments.tracker import Tracker
+
+    cart = envs.make("CartPole-v1", num_envs=4)
+    flag = envs.make("CartPole-v1", num_envs=4, terminal_is_success=True)
+    for env in (cart, flag):
+        tracker = Tracker(env, steps=60)
+        env.reset(seed=0)
+        tracker.start(env.last_info)
+        for t in range(60):  # a random CartPole episode ends within 60 steps in every copy
+            _, r, term, _, info = env.step(env.sample_actions())
+            tracker.step(t, r, term, info, None)
+        env.close()
+        if env is cart:
+            assert tracker.summary()["success_rate"] is None
+        else:
+            assert tracker.summary()["success_rate"] == 1.0

@@ -46,6 +46,10 @@ class EnvConfig:
     kwargs: dict = doc({}, "Keyword arguments passed to the environment constructor.")
     map_xy: Any = doc(None, "Map coordinate of a plugged-in env: observation indices [i, j], or 'module:function'.")
     vector: str = doc("sync", "Gymnasium vector backend for plugged-in envs: sync or async.")
+    terminal_is_success: bool = doc(False, "Plugged-in Gymnasium envs without info['is_success']: count an episode "
+                                    "ended by termination as a success (goal-reaching envs such as MountainCar; "
+                                    "not CartPole, whose termination is a failure). Without it success_rate is "
+                                    "not reported for such envs.")
 
     def __post_init__(self) -> None:
         _require(bool(self.id), "env.id", self.id, "a non-empty environment id")

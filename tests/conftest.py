@@ -41,3 +41,14 @@ def _isolated_wandb_and_matplotlib(tmp_path_factory: pytest.TempPathFactory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = old
+
+
+@pytest.fixture
+def toy_kind(monkeypatch):
+    """Run kind ``agent`` is the tiny toy experiment of ``tests/toy_experiment.py`` (no env probe)."""
+    import experiments.runner as runner
+
+    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
+    monkeypatch.setattr(runner, "ENV_KINDS", ())
+    for key in ("TOY_SLEEP", "TOY_NAN_AT", "TOY_INTERRUPT_AT"):
+        monkeypatch.delenv(key, raising=False)

@@ -24,14 +24,6 @@ TOY_CONFIG = {"run": {"kind": "agent", "steps": 40, "checkpoint_every": 10},
               "logging": {"interval": 5, "map_interval": 100, "wandb": "disabled", "quiet": True}}
 
 
-@pytest.fixture
-def toy_kind(monkeypatch):
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
-    for key in ("TOY_SLEEP", "TOY_NAN_AT", "TOY_INTERRUPT_AT"):
-        monkeypatch.delenv(key, raising=False)
-
-
 def toy_yaml(tmp_path: Path, **run) -> Path:
     cfg = json.loads(json.dumps(TOY_CONFIG))
     cfg["run"].update(run)

@@ -108,23 +108,9 @@ def machine_info(devices: list[torch.device]) -> dict:
     return info
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="auto", help="'cpu', 'cuda', or 'auto' (cpu, plus cuda when present)")
-    p.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
-    p.add_argument("--sizes", nargs="+", type=int, default=[1, 64, 1024, 16384])
-    p.add_argument("--sync-cap", type=int, default=1024, help="largest N run as a Gymnasium SyncVectorEnv")
-    p.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default); "
-                   "1 by default, as the SyncVectorEnv baseline runs on one core")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    else:
-        devices = [envs.base.as_device(args.device)]
-    results = []
+def measure(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
+    """One row per (env, N, device): the twin's and Gymnasium's env-steps/s and their ratio."""
+    results: list[dict] = []
     for name in args.envs:
         env_id, kwargs = ENVS[name]
         gym_rates: dict[int, float] = {}
@@ -146,6 +132,26 @@ def main(argv: list[str] | None = None) -> dict:
                     }
                 )
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="auto", help="'cpu', 'cuda', or 'auto' (cpu, plus cuda when present)")
+    p.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    p.add_argument("--sizes", nargs="+", type=int, default=[1, 64, 1024, 16384])
+    p.add_argument("--sync-cap", type=int, default=1024, help="largest N run as a Gymnasium SyncVectorEnv")
+    p.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default); "
+                   "1 by default, as the SyncVectorEnv baseline runs on one core")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    else:
+        devices = [envs.base.as_device(args.device)]
+    results = measure(args, devices)
     goal = {
         f"{r['env']}@{r['device']}@N={r['num_envs']}": r["ratio"] >= 100
         for r in results

@@ -30,6 +30,8 @@ class Visitation:
         self.device = torch.device(device)
         self.counts = torch.zeros(self.num_cells, dtype=torch.long, device=self.device)
         self.env_visited = torch.zeros(num_envs, self.num_cells, dtype=torch.bool, device=self.device)
+        # Whether the denominator of coverage is the env's reachable set or every map cell.
+        self.knows_reachable = reachable is not None
         mask = torch.zeros(self.num_cells, dtype=torch.bool, device=self.device)
         if reachable is None:
             mask[:] = True

@@ -136,6 +136,12 @@ class Tracker:
             "mean_env_coverage": self.vis.mean_env_coverage,
             "final_free_energy": self.last_fe if math.isfinite(self.last_fe) else None,
             "success_rate": float(self.succeeded.float().mean()) if self.has_success else None}
+        # Coverage is honest about its denominator: a plugged-in env without a reachable set is
+        # scored against every cell of its map grid (Pendulum's angle-velocity box cannot be filled).
+        out["coverage_cells"] = int(self.vis.reachable.sum())
+        out["coverage_of"] = ("reachable cells" if self.vis.knows_reachable else
+                              f"all {self.vis.grid_shape[0]}x{self.vis.grid_shape[1]} map cells (the env gives "
+                              "no reachable set)")
         out.update(self._env_means())
         summary_metrics = getattr(self.env, "summary_metrics", None)
         if callable(summary_metrics):

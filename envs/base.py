@@ -70,6 +70,8 @@ class BatchedEnv(abc.ABC):
     #: Without ``info["is_success"]``: does an episode that ended by termination count as a
     #: success (it reached the goal, as in GridMaze or MountainCar) or not (CartPole's pole fell)?
     terminal_is_success: bool = True
+    #: Names of the two map axes (``info["map_xy"]``), for the maps' labels.
+    map_labels: tuple[str, str] = ("x", "y")
 
     def __init__(
         self,

@@ -129,6 +129,15 @@ class GymAdapter(BatchedEnv):
         finally:
             probe.close()
 
+    @property
+    def map_labels(self) -> tuple[str, str]:  # type: ignore[override]
+        """The map axes' names: the flattened observation entries, or the map function's."""
+        if self._map_rule in ("auto", "indices") and self._map_idx and len(self._map_idx) == 2:
+            i, j = self._map_idx
+            return f"obs[{i}]", f"obs[{j}]"
+        name = getattr(self._map_rule, "__name__", "map")
+        return f"{name} x", f"{name} y"
+
     def _compute_map_xy(self, flat: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         rule = self._map_rule
         if rule == "auto" and "map_xy" in info:

@@ -68,6 +68,7 @@ class Tracker:
         self.reward = self._zeros()  # reward sum and count since the last interval
         self.succeeded = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
         self.has_success = False  # the env has said something about success (see success_mask)
+        self.start_xy: Any = None  # (K, 2) distinct start positions, starred on the maps
         self.last_fe = float("nan")
         self._last_rate = (time.perf_counter(), 0)
 
@@ -77,6 +78,7 @@ class Tracker:
     def start(self, info: dict[str, Any]) -> None:
         """Count the cells of the first observations (``env.last_info`` after reset)."""
         self.vis.add(self.env.map_cells(info["map_xy"]))
+        self.start_xy = torch.as_tensor(info["map_xy"]).detach().cpu().unique(dim=0).numpy()
 
     def step(self, t: int, reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any],
              fe: torch.Tensor | None) -> None:
@@ -150,7 +152,8 @@ class Tracker:
 
     def state_dict(self) -> dict:
         out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
-               "succeeded": self.succeeded.cpu(), "has_success": self.has_success, "last_fe": self.last_fe}
+               "succeeded": self.succeeded.cpu(), "has_success": self.has_success, "last_fe": self.last_fe,
+               "start_xy": None if self.start_xy is None else torch.as_tensor(self.start_xy)}
         if callable(getattr(self.env, "summary_state", None)):  # the env's own run-level counters
             out["env_summary"] = self.env.summary_state()
         return out
@@ -161,6 +164,8 @@ class Tracker:
                         for k, v in s["metrics"].items()}
         self.succeeded = s["succeeded"].to(self.succeeded.device)
         self.has_success = bool(s.get("has_success", True))
+        start = s.get("start_xy")
+        self.start_xy = None if start is None else start.numpy()
         self.last_fe = float(s["last_fe"])
         if "env_summary" in s and callable(getattr(self.env, "load_summary_state", None)):
             self.env.load_summary_state(s["env_summary"])
@@ -174,8 +179,10 @@ class Tracker:
         if self.env.reachable_cells is not None:
             walls = ~self.vis.reachable.reshape(counts.shape).cpu().numpy()
         top = float(self.steps * self.env.num_envs)
+        xlabel, ylabel = getattr(self.env, "map_labels", ("x", "y"))
         fig = plot_exploration_map(counts, self.env.map_bounds, walls=walls, vmax=top,
-                                   log=ctx.cfg.logging.map_log_scale,
-                                   title=f"{ctx.cfg.run.name or 'agent'}: step {step}, "
-                                         f"coverage {self.vis.coverage:.2f}")
+                                   log=ctx.cfg.logging.map_log_scale, xlabel=xlabel, ylabel=ylabel,
+                                   start=self.start_xy,
+                                   title=f"{ctx.cfg.env.id} ({ctx.cfg.run.name or 'agent'}): step {step}, "
+                                         f"coverage {self.vis.coverage:.2f} (all {self.env.num_envs} copies)")
         ctx.save_figure(fig, "exploration_map", step)

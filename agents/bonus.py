@@ -27,8 +27,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import Tensor
 
+from agents.encoding import TransitionEncoder
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
+from freeenergy.models import build_world_model
 
 
 class SurpriseSource(Protocol):
@@ -209,6 +211,26 @@ class SurpriseBonusWrapper(gym.Wrapper):
         info["extrinsic_reward"] = float(reward)
         self._last_obs = np.asarray(obs, dtype=np.float32).copy()
         return obs, float(new_r[0]), terminated, truncated, info
+
+
+def surprise_bonus(venv: VecEnv, *, model: str = "rae", objective: Objective | str = Objective.MAXIMISE,
+                   int_coef: float = 1.0, ext_coef: float = 0.0, replay_capacity: int = 50_000,
+                   batch_size: int = 128, fit_ratio: int = 1, device: torch.device | str = "cpu",
+                   **options: Any) -> SurpriseBonusVecEnv:
+    """Wrap any SB3 ``VecEnv`` (e.g. from ``make_vec_env``) with a world model's surprise bonus.
+
+    ``model`` and ``options`` are a world model and its options, as the ``world_model`` config
+    section takes them (e.g. ``hidden=64, passes=3``); the model learns online from the
+    transitions that pass through, and ``objective`` says whether surprise is rewarded
+    (``"maximise"``, adversarial) or penalised (``"minimise"``).
+    """
+    obs_dim = int(np.prod(venv.observation_space.shape))
+    encoder = TransitionEncoder(obs_dim, venv.action_space, device)
+    goal = Objective(objective)
+    world = OnlineWorldModel(encoder=encoder, members=[build_world_model(model, encoder.dim, device, **options)],
+                             replay_capacity=replay_capacity, batch_size=batch_size, device=device, objective=goal)
+    source = WorldModelSurprise(world, fit_ratio=fit_ratio)
+    return SurpriseBonusVecEnv(venv, BonusTransform(source, int_coef, ext_coef, objective=goal))
 
 
 def find_bonus_wrapper(env: Any) -> SurpriseBonusVecEnv | None:

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from experiments.config import Config, field_table, to_dict
+from experiments.context import flat_config
 from experiments.errors import UserError
 from experiments.guards import check_text_file
 
@@ -53,7 +54,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
-        values = _flat(to_dict(cfg))
+        values = flat_config(to_dict(cfg))
         section = None
         for key, type_name, default, text in field_table():
             head = key.split(".", 1)[0]
@@ -70,16 +71,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _plain(v: object) -> object:
     return [_plain(i) for i in v] if isinstance(v, tuple) else v
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and prefix == "":
-            out.update(_flat(v, f"{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _report(summary: dict, run_dir: Path) -> None:

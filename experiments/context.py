@@ -273,10 +273,10 @@ def check_resume_config(cfg: Config, ckpt: dict, run_dir: Path) -> None:
     if not isinstance(text, str):
         return  # a checkpoint from before configs were stored in it
     try:
-        then = _flat_config(yaml.safe_load(text))
+        then = flat_config(yaml.safe_load(text))
     except yaml.YAMLError:
         return
-    now = _flat_config(yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=True)))
+    now = flat_config(yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=True)))
     for key in sorted(set(then) | set(now)):
         if key.startswith(RESUME_MAY_CHANGE) or then.get(key) == now.get(key):
             continue
@@ -285,13 +285,14 @@ def check_resume_config(cfg: Config, ckpt: dict, run_dir: Path) -> None:
                               f"with (set it back, or start a new run)")
 
 
-def _flat_config(d: Any, prefix: str = "") -> dict:
+def flat_config(d: Any, prefix: str = "") -> dict:
+    """``{"section.key": value}`` of a config mapping (one level of sections; non-mappings give {})."""
     if not isinstance(d, dict):
         return {}
     out: dict = {}
     for k, v in d.items():
         if isinstance(v, dict) and prefix == "":
-            out.update(_flat_config(v, f"{k}."))
+            out.update(flat_config(v, f"{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out

@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import experiments.runner as runner
 from experiments import cli
 from experiments.config import field_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def toy_kind(monkeypatch):
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
-    for key in ("TOY_SLEEP", "TOY_NAN_AT", "TOY_INTERRUPT_AT"):
-        monkeypatch.delenv(key, raising=False)
 
 
 def test_python_dash_m_lists_presets_and_shows_config():

@@ -32,6 +32,7 @@ GAN. Resuming needs the same K, and (multi-node) a run folder every node sees.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import sys
 from pathlib import Path
@@ -107,9 +108,15 @@ def init(cfg: Config) -> Dist:
     return _CURRENT
 
 
-def shutdown() -> None:
+def shutdown(*, finished: bool) -> None:
+    """Leave the job. Ranks that finished wait for each other first, and the DDP wrappers that hold the
+    gloo group are freed while the interpreter is whole: a rank that tears its group down while its peer
+    still talks on it, or at interpreter exit, aborts ("terminate called without an active exception")."""
     global _CURRENT
     if dist.is_initialized():
+        if finished:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
     _CURRENT = None
 
@@ -321,6 +328,7 @@ def run_launched(cfg: Config, out: str | None, quiet: bool, overwrite: bool) -> 
     from experiments.runner import experiment_fn, preflight, prepare_run_dir, run_single
 
     d = init(cfg)
+    finished = False
     try:
         preflight(cfg)  # on every rank: a bad config stops all of them before any collective
         seed = cfg.run.seeds[0] if cfg.run.seeds else cfg.run.seed
@@ -331,14 +339,17 @@ def run_launched(cfg: Config, out: str | None, quiet: bool, overwrite: bool) -> 
                 broadcast({"error": str(err)})
                 raise
             broadcast({"dir": str(run_dir)})
-            return run_single(cfg, run_dir, seed, quiet), run_dir
-        msg = broadcast(None)
-        if "error" in msg:
-            raise ConfigError(f"rank 0 could not prepare the run folder: {msg['error']}")
-        run_dir = Path(msg["dir"])
-        return experiment_fn(cfg.run.kind)(_follower_ctx(cfg, run_dir, seed, None)), run_dir
+            summary = run_single(cfg, run_dir, seed, quiet)
+        else:
+            msg = broadcast(None)
+            if "error" in msg:
+                raise ConfigError(f"rank 0 could not prepare the run folder: {msg['error']}")
+            run_dir = Path(msg["dir"])
+            summary = experiment_fn(cfg.run.kind)(_follower_ctx(cfg, run_dir, seed, None))
+        finished = True
+        return summary, run_dir
     finally:
-        shutdown()
+        shutdown(finished=finished)
 
 
 def resume_launched(run_dir: str | Path, quiet: bool) -> tuple[dict, Path]:
@@ -353,11 +364,15 @@ def resume_launched(run_dir: str | Path, quiet: bool) -> tuple[dict, Path]:
         raise CheckpointError(f"{str(run_dir)!r} already completed (summary.json exists); nothing to resume")
     ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
     d = init(cfg)
+    finished = False
     try:
         preflight(cfg)
         seed = int(ckpt.get("seed", cfg.run.seed))
         if d.rank == 0:
-            return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir
-        return experiment_fn(cfg.run.kind)(_follower_ctx(cfg, run_dir, seed, ckpt)), run_dir
+            summary = run_single(cfg, run_dir, seed, quiet, resume=ckpt)
+        else:
+            summary = experiment_fn(cfg.run.kind)(_follower_ctx(cfg, run_dir, seed, ckpt))
+        finished = True
+        return summary, run_dir
     finally:
-        shutdown()
+        shutdown(finished=finished)

@@ -33,6 +33,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,13 @@ SUITES: dict[str, dict[str, Any]] = {
                    "random": "maze-large-random", "rnd": "maze-large-rnd", "focus": "maze-large-afe"},
     "deepsea": {"methods": ["deepsea-afe", "deepsea-rnd", "deepsea-random"],
                 "random": "deepsea-random", "rnd": "deepsea-rnd", "focus": "deepsea-afe"},
+    # The noisy-TV contrast: the share of steps spent at the TV (the env's tv_fraction).
+    "noisytv": {"methods": ["noisytv-amortised-total", "noisytv-amortised-epistemic", "noisytv-random"],
+                "random": "noisytv-random", "focus": "noisytv-amortised-total", "metrics": ["tv_fraction"]},
+    # Rare-state biasing (umbrella windows + restarts) on top of the amortised agent.
+    "rare-states": {"methods": ["maze-large-umbrella-afe", "maze-large-afe", "maze-large-random"],
+                    "random": "maze-large-random", "focus": "maze-large-umbrella-afe",
+                    "metrics": ["umbrella_restarts", "umbrella_weight_ess_fraction"]},
 }
 FIGURES = ("coverage", "mean_env_coverage", "wall_seconds", "env_steps_per_second", "env_steps")
 CORNER_KEYS = ("corner_reached", "first_corner_episode")
@@ -130,7 +138,7 @@ def _pick(summary: dict, name: str) -> Any:
     return None
 
 
-def read_run(run_dir: Path) -> dict | None:
+def read_run(run_dir: Path, metrics: Sequence[str] = ()) -> dict | None:
     """Figures and the coverage curve (env steps, coverage) of one finished run."""
     path = run_dir / "summary.json"
     if not path.exists():
@@ -151,7 +159,7 @@ def read_run(run_dir: Path) -> dict | None:
             steps.append(float(row["step"]) * num_envs)
             cov.append(float(row["explore/coverage"]))
             per_copy.append(float(row.get("explore/mean_env_coverage") or 0.0))
-    rec = {k: _pick(summary, k) for k in FIGURES + CORNER_KEYS}
+    rec = {k: _pick(summary, k) for k in (*FIGURES, *CORNER_KEYS, *metrics)}
     rec["curve"], rec["curve_per_copy"] = (steps, cov), (steps, per_copy)
     rec["num_envs"], rec["steps"] = num_envs, ((cfg or {}).get("run") or {}).get("steps")
     return rec
@@ -166,9 +174,9 @@ def _float(v: Any) -> float | None:
 
 
 # ------------------------------------------------------------------ statistics
-def method_report(records: list[dict]) -> dict:
-    """Per-method figures over its finished seeds."""
-    out: dict[str, Any] = {k: mean_ci([_float(r[k]) for r in records]) for k in FIGURES}
+def method_report(records: list[dict], metrics: Sequence[str] = ()) -> dict:
+    """Per-method figures over its finished seeds (``metrics``: extra summary keys, e.g. tv_fraction)."""
+    out: dict[str, Any] = {k: mean_ci([_float(r.get(k)) for r in records]) for k in (*FIGURES, *metrics)}
     out["seeds_done"] = len(records)
     if records and records[0].get("num_envs"):
         out["budget"] = {"num_envs": records[0]["num_envs"], "steps_per_copy": records[0]["steps"]}
@@ -206,6 +214,12 @@ def goals(suite: str | None, rep: dict, recs: dict[str, list[dict]], roles: dict
         return {"text": "adversarial agent reaches the far corner in >= 8 of 10 seeds; random in none",
                 "focus_seeds_reached": got, "random_seeds_reached": rnd_got, "seeds": n,
                 "met": bool(got is not None and n >= 10 and got >= 0.8 * n and rnd_got == 0)}
+    if suite == "noisytv" and "noisytv-amortised-epistemic" in rep and focus in rep:
+        total = rep[focus]["tv_fraction"]["mean"]
+        epistemic = rep["noisytv-amortised-epistemic"]["tv_fraction"]["mean"]
+        return {"text": "total-surprise TV share >= 0.3, epistemic <= 0.05", "total_tv_share": total,
+                "epistemic_tv_share": epistemic,
+                "met": bool(total is not None and epistemic is not None and total >= 0.3 and epistemic <= 0.05)}
     return {}
 
 
@@ -246,8 +260,8 @@ def draw(recs: dict[str, list[dict]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def table(rep: dict, comps: dict) -> list[dict]:
-    """One row per method: the figures a README table shows."""
+def table(rep: dict, comps: dict, metrics: Sequence[str] = ()) -> list[dict]:
+    """One row per method: the figures a README table shows (and each extra metric's mean and interval)."""
     rows = []
     for m, r in rep.items():
         c = comps.get(m, {})
@@ -261,6 +275,8 @@ def table(rep: dict, comps: dict) -> list[dict]:
                "wall_seconds": r["wall_seconds"]["mean"], "env_steps_per_second": r["env_steps_per_second"]["mean"]}
         if "corner" in r:
             row.update(corner_seeds=r["corner"]["seeds_reached"], first_corner_episode=r["corner"]["first_episode_median"])
+        for k in metrics:
+            row.update({k: r[k]["mean"], f"{k}_ci": r[k]["ci"]})
         rows.append(row)
     return rows
 
@@ -287,6 +303,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--figure", help="coverage figure (default: --out with .png, else RUN_ROOT/coverage.png)")
+    p.add_argument("--metrics", nargs="*", help="extra summary.json keys to report per method (default: the suite's)")
     p.add_argument("--no-run", action="store_true", help="only read the runs that exist")
     p.add_argument("--note", default="", help="a remark stored in settings (e.g. how the runs were made)")
     args = p.parse_args(argv)
@@ -297,9 +314,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.random = args.random or suite.get("random")
     args.rnd = args.rnd or suite.get("rnd")
     args.focus = suite.get("focus")
+    args.metrics = suite.get("metrics", []) if args.metrics is None else args.metrics
     if args.seeds < 1:
         p.error(f"--seeds={args.seeds} is invalid: expected an integer >= 1 (10 or more for the protocol)")
     return args
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (the JSON is committed; no machine paths)."""
+    try:
+        return str(path.resolve().relative_to(_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -308,8 +334,9 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()
     statuses = {} if args.no_run else run_all(args.methods, seeds, root, args.set, args.debug, args.threads, args.jobs)
-    recs = {m: [r for s in seeds if (r := read_run(root / m / f"seed_{s}")) is not None] for m in args.methods}
-    rep = {m: method_report(recs[m]) for m in args.methods}
+    recs = {m: [r for s in seeds if (r := read_run(root / m / f"seed_{s}", args.metrics)) is not None]
+            for m in args.methods}
+    rep = {m: method_report(recs[m], args.metrics) for m in args.methods}
     comps: dict[str, dict] = {}
     for m in args.methods:
         comps[m] = {f"vs_{k}": compare(recs[m], recs[ref]) for k, ref in (("random", args.random), ("rnd", args.rnd))
@@ -323,15 +350,16 @@ def main(argv: list[str] | None = None) -> dict:
            "figure": "coverage of reachable cells (union and per copy) per method over seeds; ratios to random / RND",
            "unit": "share of reachable cells; ratio of means with 95% bootstrap CI; Welch p; seconds; env-steps/s",
            "settings": {"suite": args.suite, "methods": args.methods, "seeds": seeds, "random": args.random,
-                        "rnd": args.rnd, "debug": args.debug, "overrides": args.set, "run_root": str(root),
+                        "rnd": args.rnd, "debug": args.debug, "overrides": args.set, "run_root": _shown(root),
+                        "metrics": args.metrics,
                         "jobs": args.jobs, "threads": args.threads, "note": args.note,
                         "command": "python benchmarks/exploration.py " + " ".join(argv if argv is not None
                                                                                else sys.argv[1:])},
            "machine": machine(),
-           "results": {"methods": rep, "comparisons": comps, "table": table(rep, comps),
+           "results": {"methods": rep, "comparisons": comps, "table": table(rep, comps, args.metrics),
                        "goals": goals(args.suite, rep, recs, {"focus": args.focus, "rnd": args.rnd,
                                                               "random": args.random}),
-                       "failed_runs": failed, "figure_path": str(fig_path),
+                       "failed_runs": failed, "figure_path": _shown(fig_path),
                        "protocol_wall_seconds": time.perf_counter() - t0}}
     text = json.dumps(out, indent=2, default=float)
     print(text)

@@ -42,10 +42,11 @@ def test_protocol_runs_presets_by_seed_resumes_and_reports(tmp_path):
     assert again["results"]["methods"]["maze-random"]["seeds_done"] == 2
 
 
-def _fake_run(folder, coverage: float, corner: float | None = None, first: float | None = None) -> None:
+def _fake_run(folder, coverage: float, corner: float | None = None, first: float | None = None,
+              **extra: float) -> None:
     folder.mkdir(parents=True)
     summary = {"coverage": coverage, "mean_env_coverage": coverage / 2, "env_steps": 400, "wall_seconds": 2.0,
-               "env_steps_per_second": 200.0}
+               "env_steps_per_second": 200.0, **extra}
     if corner is not None:
         summary["env"] = {"corner_reached": corner, "first_corner_episode": first}
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -70,6 +71,26 @@ def test_deepsea_suite_reports_corner_share_first_episode_and_goal(tmp_path):
     assert (tmp_path / "coverage.png").is_file()
     row = next(r for r in res["table"] if r["method"] == "deepsea-rnd")
     assert row["corner_seeds"] == 3 and row["ratio_to_random"] == pytest.approx(0.4 / 0.245)
+
+
+def test_noisytv_suite_reports_tv_share_with_intervals_and_goal(tmp_path):
+    for s in range(10):
+        _fake_run(tmp_path / "noisytv-amortised-total" / f"seed_{s}", 0.3, tv_fraction=0.30 + 0.02 * (s % 3))
+        _fake_run(tmp_path / "noisytv-amortised-epistemic" / f"seed_{s}", 0.5, tv_fraction=0.02)
+        _fake_run(tmp_path / "noisytv-random" / f"seed_{s}", 0.2)  # no tv_fraction: reported as missing
+    res = exploration.main(["--suite", "noisytv", "--seeds", "10", "--no-run", "--run-root", str(tmp_path)])["results"]
+    total = res["methods"]["noisytv-amortised-total"]["tv_fraction"]
+    assert total["n"] == 10 and total["ci"][0] < total["mean"] < total["ci"][1]
+    assert res["methods"]["noisytv-random"]["tv_fraction"]["mean"] is None
+    assert res["goals"]["met"] is True and res["goals"]["epistemic_tv_share"] == pytest.approx(0.02)
+    row = next(r for r in res["table"] if r["method"] == "noisytv-amortised-epistemic")
+    assert row["tv_fraction"] == pytest.approx(0.02) and row["ratio_to_random"] == pytest.approx(2.5)
+    # Below the goal on the total-surprise side: not met.
+    for s in range(10):
+        (tmp_path / "noisytv-amortised-total" / f"seed_{s}" / "summary.json").write_text(
+            json.dumps({"coverage": 0.3, "tv_fraction": 0.1}))
+    res = exploration.main(["--suite", "noisytv", "--seeds", "10", "--no-run", "--run-root", str(tmp_path)])["results"]
+    assert res["goals"]["met"] is False and res["goals"]["total_tv_share"] == pytest.approx(0.1)
 
 
 def test_statistics():

@@ -14,6 +14,13 @@ Observations are normalised by running mean/std, initialised from
 intrinsic reward ``sign * surprise`` is divided by the running std of the
 discounted non-episodic intrinsic return (:class:`ReturnNormaliser`).
 
+Rare-state biasing (:mod:`agents.rare_state`) reaches this agent through
+``set_reward_bias`` (a penalty of each transition's free energy, taken off the
+intrinsic reward), ``weight_last_transitions`` (importance weights of the
+rollout's replay rows) and ``restarted`` (copies put in new states);
+``context`` ``(N, C)``: fixed per-copy features the policy sees next to the
+observation (e.g. the one-hot of a copy's window).
+
 Agent contract (DESIGN.md): ``act``, ``observe`` (extra keyword arguments
 ``reward``: the env's reward ``(N,)``, ``map_xy``: map coordinates ``(N, 2)``
 of the next observation, needed by the count bonus), ``update``,
@@ -31,6 +38,7 @@ from torch import Tensor
 from agents.encoding import RunningNorm
 from agents.intrinsic import NoBonus, ReturnNormaliser, Rollout
 from agents.ppo import PPOLearner, RolloutBuffer
+from agents.rare_state import RewardBias
 
 CLIP = 5.0  # normalised observations are clipped to [-5, 5] (Burda et al. 2018)
 
@@ -48,13 +56,16 @@ class AmortisedAgent:
         maximise: True: the bonus is +surprise (adversarial); False: -surprise (minimiser).
         warmup_steps: random steps per copy that initialise the observation statistics.
         fit_ratio: world-model steps per env step (run at the end of each rollout).
+        context: ``(N, C)`` features appended to each copy's policy input (the learner's
+            ``obs_dim`` is then ``obs_dim + C``); None: none.
         device: where everything lives.
         generator: random source of warm-up actions.
     """
 
     def __init__(self, *, learner: PPOLearner, source: NoBonus, obs_dim: int, num_actions: int, num_envs: int,
                  maximise: bool = True, warmup_steps: int = 10, fit_ratio: int = 1, action_start: int = 0,
-                 device: torch.device, generator: torch.Generator | None = None) -> None:
+                 context: Tensor | None = None, device: torch.device,
+                 generator: torch.Generator | None = None) -> None:
         self.learner = learner
         self.source = source
         self.world = source.world  # None unless the bonus is a world model's surprise
@@ -65,11 +76,16 @@ class AmortisedAgent:
         self.device = torch.device(device)
         self.generator = generator
         t, n = learner.s.rollout, self.num_envs
-        self.buf = RolloutBuffer(steps=t, num_envs=n, obs_dim=obs_dim, device=self.device)
+        self.context = None if context is None else torch.as_tensor(context, device=self.device).float()
+        width = obs_dim + (0 if self.context is None else self.context.shape[1])
+        self.buf = RolloutBuffer(steps=t, num_envs=n, obs_dim=width, device=self.device)
         self.raw_obs = torch.zeros(t, n, obs_dim, device=self.device)
         self.raw_next = torch.zeros(t, n, obs_dim, device=self.device)
         self.map_xy = torch.zeros(t, n, 2, device=self.device)
         self.has_map = False
+        self.slots = torch.zeros(t, n, dtype=torch.long, device=self.device)  # replay rows of the rollout
+        self.reward_bias: RewardBias | None = None
+        self._fe: Tensor | None = None  # (T, N) free energy of the finished rollout
         self.obs_norm = RunningNorm(obs_dim, self.device, std_floor=1e-2)
         self.returns = ReturnNormaliser(num_envs=n, gamma=learner.s.gamma_int, device=self.device)
         self.steps = 0
@@ -80,6 +96,11 @@ class AmortisedAgent:
     def normalise(self, obs: Tensor) -> Tensor:
         """``(..., O)`` observations whitened by the running statistics and clipped to [-5, 5]."""
         return self.obs_norm.normalise(obs).clamp(-CLIP, CLIP)
+
+    def policy_input(self, obs: Tensor) -> Tensor:
+        """``(N, O [+ C])``: normalised observations of all copies, with their ``context``."""
+        z = self.normalise(obs)
+        return z if self.context is None else torch.cat([z, self.context], -1)
 
     @property
     def warming_up(self) -> bool:
@@ -92,7 +113,7 @@ class AmortisedAgent:
         if self.warming_up:
             idx = torch.randint(self.num_actions, (self.num_envs,), device=self.device, generator=self.generator)
             return idx + self.action_start
-        z = self.normalise(obs)
+        z = self.policy_input(obs)
         actions, logp, values = self.learner.act(z)
         self.buf.add(z, actions, logp, values)
         return actions + self.action_start
@@ -113,6 +134,8 @@ class AmortisedAgent:
             return None
         t = self.buf.t
         self.raw_obs[t], self.raw_next[t] = obs, nxt
+        if self.world is not None and self.world.last_slots is not None:
+            self.slots[t] = self.world.last_slots
         if map_xy is not None:
             self.map_xy[t], self.has_map = torch.as_tensor(map_xy, device=self.device), True
         self.buf.outcome(None if reward is None else torch.as_tensor(reward), done)
@@ -124,24 +147,59 @@ class AmortisedAgent:
         roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), nxt_rows, self.normalise(nxt_rows),
                        self.map_xy.reshape(n, 2) if self.has_map else None)
         self._surprise = self.source.score(roll).reshape(self.buf.steps, self.num_envs)
-        return getattr(self.source, "free_energy", None)
+        fe = getattr(self.source, "free_energy", None)
+        self._fe = None if fe is None else fe.reshape(self.buf.steps, self.num_envs)
+        return fe
+
+    # ------------------------------------------------------------ rare-state biasing
+    def set_reward_bias(self, bias: RewardBias | None) -> None:
+        """Take ``bias(F)`` ``(T, N)`` of each rollout's free energies off its intrinsic reward (None: no bias)."""
+        self.reward_bias = bias
+
+    def weight_last_transitions(self, weights: Tensor) -> None:
+        """Importance weights ``(T * N,)`` (step-major) of the replay rows of the rollout ``observe`` scored last."""
+        if self.world is None or weights.numel() != self.slots.numel():
+            raise ValueError(f"got {weights.numel()} importance weights for the {self.slots.numel()} transitions "
+                             f"of a rollout (a world-model bonus is needed)")
+        self.world.replay.set_weights(self.slots.reshape(-1), weights.to(self.device))
+
+    def restarted(self, mask: Tensor) -> None:
+        """Copies ``mask`` ``(N,)`` were put in new states after the step just recorded.
+
+        For the extrinsic return a restart ends the episode (no bootstrap from a state the
+        copy did not reach). The intrinsic return runs on, as across an env's reset: it is
+        non-episodic, and a restart is a reset to a rarer start.
+        """
+        if self.buf.t > 0:  # 0: a warm-up step, not in the rollout
+            self.buf.dones[self.buf.t - 1] |= mask.to(self.device).bool()
 
     def update(self) -> dict[str, float]:
         """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics."""
         if self._surprise is None:
             return self.last_metrics
         s, self._surprise = self._surprise, None
-        bonus = self.returns(self.sign * s)
+        reward = self.sign * s
+        penalty = torch.zeros_like(s)
+        if self.reward_bias is not None and self._fe is not None:
+            # Before the normalisation: the penalty is in the raw free energy's units, as the
+            # planner's score bias is (umbrella.weight means the same for both agents), and the
+            # normaliser then keeps the intrinsic reward's scale, so that no weight upsets the
+            # balance ext_coef : int_coef with the env's own reward.
+            penalty = self.reward_bias(self._fe)
+            reward = reward - penalty
+        bonus = self.returns(reward)
         hook = getattr(self.source, "minibatch", None)
         last_obs = self._next_obs
         # the observation after the rollout: the env's next obs (its autoreset start where an episode ended)
-        metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus, self.normalise(last_obs),
+        metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus, self.policy_input(last_obs),
                                                                   hook).items()}
         self.obs_norm.update(self.raw_next.reshape(-1, self.raw_next.shape[-1]))
         metrics.update(self.source.learn(self.fit_ratio * self.buf.steps))
-        stats = torch.stack([s.mean(), bonus.abs().mean()]).tolist()
+        stats = torch.stack([s.mean(), bonus.abs().mean(), penalty.mean()]).tolist()
         metrics.update({"bonus/surprise": stats[0], "bonus/normalised": stats[1],
                         "bonus/return_std": self.returns.std})
+        if self.reward_bias is not None:
+            metrics["bonus/window_penalty"] = stats[2]
         self.buf.t = 0
         self.last_metrics = metrics
         return metrics

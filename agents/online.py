@@ -67,6 +67,11 @@ class OnlineWorldModel:
         self._last_slots: Tensor | None = None  # replay slots of the latest observe
 
     @property
+    def last_slots(self) -> Tensor | None:
+        """Replay slots ``(B,)`` of the rows the latest ``observe`` stored (None before any)."""
+        return self._last_slots
+
+    @property
     def model(self) -> WorldModel:
         """The first member (the one whose free energy is reported)."""
         return self.members[0]

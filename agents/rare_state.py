@@ -1,4 +1,4 @@
-"""Rare-state biasing for batched planning agents: umbrella sampling as a heuristic.
+"""Rare-state biasing for batched agents: umbrella sampling as a heuristic.
 
 Umbrella sampling (see :mod:`freeenergy.umbrella`) is exact for a sampler
 whose stationary law is known, e.g. Langevin dynamics in a potential. An
@@ -12,8 +12,11 @@ the recipe and says plainly that the result is a *heuristic*:
   The ``N`` copies are split into ``K`` groups; group ``k`` adds
   ``weight * U_k = weight * kappa/2 (F - F_k)^2`` of every imagined step to the
   candidate's planning score, i.e. it is rewarded by ``-U_k`` per step on top
-  of its own objective, through the planner's ``score_bias`` hook.
-  High windows pull their copies towards transitions the model finds rare.
+  of its own objective, through the planner's ``score_bias`` hook. An
+  amortised agent (no planner) takes the same ``-weight * U_k(F)`` of each
+  real transition as a reward term instead (``reward_bias``), with ``F`` the
+  free energy its bonus scored; there the centres are placed on real free
+  energies. High windows pull their copies towards transitions the model finds rare.
 - **Start states drawn towards rare states.** Every refresh, a share
   ``umbrella.reset_fraction`` of the copies is put back (``env.set_state``) at
   states the copies themselves met in the last refresh whose transitions had
@@ -35,6 +38,7 @@ decile of reachable cells under random play (:func:`rare_visit_summary`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,22 +49,40 @@ from agents.explore import Visitation
 from agents.planner import ScoreBias
 from freeenergy import umbrella as um
 
+#: ``bias(fe (T, N)) -> (T, N)``: the penalty ``weight * U_k(F)`` of each copy's real transitions.
+RewardBias = Callable[[Tensor], Tensor]
+
 
 class BiasedAgent(Protocol):
-    """What rare-state biasing needs of an agent, and nothing more."""
+    """What rare-state biasing needs of any agent, and nothing more.
 
+    Besides these, the agent has one of two hooks through which the window
+    bias enters: ``set_score_bias(bias: ScoreBias | None)`` (a planner: the bias
+    of imagined rollouts is added to the planning scores, :class:`ScoreBiased`)
+    or ``set_reward_bias(bias: RewardBias | None)`` (a learner: ``-bias`` of
+    its real transitions is added to its intrinsic reward, :class:`RewardBiased`).
+    :meth:`RareStateBias.attach` picks the hook.
+    """
+
+    def weight_last_transitions(self, weights: Tensor) -> None:
+        """Importance weights of the transitions whose free energies ``observe`` returned last."""
+
+    def restarted(self, mask: Tensor) -> None:
+        """Copies ``mask`` ``(N,)`` were put in new states outside their episode."""
+
+
+class ScoreBiased(BiasedAgent, Protocol):
     def set_score_bias(self, bias: ScoreBias | None) -> None:
         """Add ``bias(rollout) -> (N, C)`` to the planning scores."""
 
-    def weight_last_transitions(self, weights: Tensor) -> None:
-        """Importance weights ``(N,)`` of the transitions the latest ``observe`` stored."""
 
-    def restarted(self, mask: Tensor) -> None:
-        """Copies ``mask`` ``(N,)`` were put in new states: forget their plans."""
+class RewardBiased(BiasedAgent, Protocol):
+    def set_reward_bias(self, bias: RewardBias | None) -> None:
+        """Add ``-bias(F)`` ``(T, N)`` to the intrinsic reward of the transitions with free energies ``F``."""
 
 
 class RareStateBias:
-    """Windows on free energy for ``num_envs`` copies of a planning agent.
+    """Windows on free energy for ``num_envs`` copies of an agent (planning or amortised).
 
     Args:
         num_envs: copies ``N`` (>= ``windows``).
@@ -103,7 +125,7 @@ class RareStateBias:
         self._fe = torch.empty(0, device=self.device)
         self._win = torch.empty(0, dtype=torch.long, device=self.device)
         self._states: Tensor | None = None
-        self._pending_states: Tensor | None = None
+        self._pending: list[Tensor] = []  # states (N, S) before each step whose free energy is still to come
         self._n_k: Tensor | None = None
         self._imagined = torch.empty(0, device=self.device)
         self._pool_norm = 1.0
@@ -120,7 +142,19 @@ class RareStateBias:
                    weight=u.weight, fe_quantiles=tuple(u.fe_quantiles), reset_fraction=u.reset_fraction,
                    refresh=u.refresh, importance_weights=u.importance_weights, device=device, generator=generator)
 
-    # ---------------------------------------------------------------- planning
+    # ---------------------------------------------------------------- the bias
+    def attach(self, agent: Any) -> None:
+        """Hand the window bias to ``agent`` through the hook it has (:class:`BiasedAgent`).
+
+        Raises ``ValueError`` for an agent with neither ``set_score_bias`` nor ``set_reward_bias``.
+        """
+        if hasattr(agent, "set_score_bias"):
+            agent.set_score_bias(self.score_bias)
+        elif hasattr(agent, "set_reward_bias"):
+            agent.set_reward_bias(self.reward_bias)
+        else:
+            raise ValueError(f"{type(agent).__name__} has neither set_score_bias nor set_reward_bias")
+
     def bias(self, fe: Tensor) -> Tensor:
         """``weight * U_k(F)`` of free energies ``fe`` ``(N, ...)`` for each copy's window (0 before windows)."""
         if self.centres is None:
@@ -140,52 +174,83 @@ class RareStateBias:
         self._imagined = torch.cat([self._imagined, flat[:: max(1, flat.numel() // 64)]])[-self.memory:]
         return self.bias(fe).sum(-1)
 
+    def reward_bias(self, fe: Tensor) -> Tensor:
+        """The learner hook: ``weight * U_k(F)`` ``(T, N)`` of real free energies ``fe`` ``(T, N)``.
+
+        Copy ``n`` (the last axis) pays for its own window ``k(n)``; zeros before the first refresh.
+        """
+        return self.bias(fe.transpose(0, 1)).transpose(0, 1)
+
+    @staticmethod
+    def window_context(num_envs: int, windows: int, device: str | torch.device = "cpu") -> Tensor:
+        """``(N, K)`` one-hot of each copy's window (the split of :class:`RareStateBias`).
+
+        A policy shared by all copies sees it next to the observation: without it the
+        ``K`` quadratic rewards of a shared policy add up to one window at their mean centre.
+        """
+        idx = torch.as_tensor(um.assign_windows(num_envs, windows), device=device).long()
+        return torch.nn.functional.one_hot(idx, windows).float()
+
     # ---------------------------------------------------------------- the loop
     def before_step(self, env: Any, agent: Any = None) -> None:
         """Remember the copies' states (call right before ``env.step``)."""
         if self.can_restart:
             try:
-                self._pending_states = env.get_state().clone()
+                self._pending.append(env.get_state().clone())
             except NotImplementedError:
                 self.can_restart = False
-                self._pending_states = None
+                self._pending = []
+            # Kept until the free energies of their steps arrive (an amortised agent scores whole rollouts).
+            self._pending = self._pending[-(self.memory // self.num_envs + 1):]
 
-    def after_step(self, env: Any, agent: BiasedAgent, fe: Tensor, obs: Tensor, step: int) -> Tensor:
+    def after_step(self, env: Any, agent: BiasedAgent, fe: Tensor | None, obs: Tensor, step: int) -> Tensor:
         """Weight the new transitions, remember (state, F); every ``refresh`` steps re-centre and restart.
 
-        ``fe`` ``(N,)`` is the free energy of this step's transitions (what
-        ``agent.observe`` returned) and ``obs`` the observation the loop will act
-        on next; returns it, changed where copies were restarted. The agent is
-        reached only through :class:`BiasedAgent`.
+        ``fe`` is what ``agent.observe`` returned: the free energies ``(N,)`` of
+        this step's transitions (a planner), ``(k * N,)`` of the last ``k`` steps
+        (step-major; an amortised agent at a rollout's end), or None (nothing
+        scored yet). ``obs`` is the observation the loop will act on next;
+        returns it, changed where copies were restarted. The agent is reached
+        only through :class:`BiasedAgent`.
         """
-        fe = fe.detach().to(self.device).float().reshape(-1)
-        if fe.numel() != self.num_envs:
-            raise ValueError(f"rare-state biasing needs one transition per copy and step ({self.num_envs}), "
-                             f"got {fe.numel()}: set agent.action_repeat=1 with umbrella.windows > 0")
-        self._remember(fe)
-        if self.importance_weights and self.centres is not None:
-            w, _ = um.unbiasing_weights(fe, self.window_n, self.centres, self.kappa, 1.0, self.f_k,
-                                        self._n_k, normalise=False)
-            # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
-            # rows from different steps keep their relative weights.
-            # Clipped: a transition far outside every window would get an enormous weight and
-            # turn a minibatch into one sample (less variance for a little bias).
-            w = (w * self._pool_norm).clamp(1.0 / self.max_weight, self.max_weight)
-            agent.weight_last_transitions(w)
-            self.weight_sum += float(w.sum())
-            self.weight_sq_sum += float((w * w).sum())
-            self.weight_count += w.numel()
+        if fe is not None:
+            fe = fe.detach().to(self.device).float().reshape(-1)
+            if fe.numel() % self.num_envs:
+                raise ValueError(f"rare-state biasing needs one transition per copy and step ({self.num_envs}), "
+                                 f"got {fe.numel()}: set agent.action_repeat=1 with umbrella.windows > 0")
+            self._weigh(agent, fe, self._remember(fe))
         if step % self.refresh == 0 and self._fe.numel() >= self.num_envs:
             self._recentre()
             obs = self._restart(env, agent, obs)
         return obs
 
-    def _remember(self, fe: Tensor) -> None:
+    def _weigh(self, agent: BiasedAgent, fe: Tensor, win: Tensor) -> None:
+        if not self.importance_weights or self.centres is None:
+            return
+        w, _ = um.unbiasing_weights(fe, win, self.centres, self.kappa, 1.0, self.f_k, self._n_k, normalise=False)
+        # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
+        # rows from different steps keep their relative weights.
+        # Clipped: a transition far outside every window would get an enormous weight and
+        # turn a minibatch into one sample (less variance for a little bias).
+        w = (w * self._pool_norm).clamp(1.0 / self.max_weight, self.max_weight)
+        agent.weight_last_transitions(w)
+        self.weight_sum += float(w.sum())
+        self.weight_sq_sum += float((w * w).sum())
+        self.weight_count += w.numel()
+
+    def _remember(self, fe: Tensor) -> Tensor:
+        """Keep ``fe`` ``(k * N,)`` with its windows and the states its steps started from; the windows."""
+        k = fe.numel() // self.num_envs
+        win = self.window_n.repeat(k)
         self._fe = torch.cat([self._fe, fe])[-self.memory:]
-        self._win = torch.cat([self._win, self.window_n])[-self.memory:]
-        if self._pending_states is not None:
-            s = self._pending_states.to(self.device)
+        self._win = torch.cat([self._win, win])[-self.memory:]
+        if self._pending:
+            # The last k remembered steps are the ones scored (fewer if the memory is shorter):
+            # rows stay aligned with self._fe from the end.
+            s = torch.cat(self._pending[-k:]).to(self.device)
             self._states = s if self._states is None else torch.cat([self._states, s])[-self.memory:]
+            self._pending = []
+        return win
 
     def _recent(self) -> int:
         """Rows of the memory that count as recent: the last ``refresh`` steps of every copy."""

@@ -33,7 +33,7 @@ __all__ = ["make_agent", "make_env", "run"]  # the builders live in experiments.
 
 # ------------------------------------------------------------------ the run
 class RareStateHook(StepHook):
-    """Rare-state biasing (a heuristic) around each planner step, and its summary."""
+    """Rare-state biasing (a heuristic) around each agent step, and its summary."""
 
     def __init__(self, rare: Any, cfg: Config, device: torch.device, seed: int) -> None:
         self.rare, self.cfg, self.device, self.seed = rare, cfg, device, seed
@@ -75,11 +75,11 @@ def run(ctx: RunContext) -> dict:
     if job is None:
         agent = make_agent(cfg, env, device, generator)
     hooks: list[StepHook] = []
-    if cfg.umbrella.windows > 0 and cfg.agent.type in ("fe", "afe"):  # rare-state biasing (a heuristic)
+    if cfg.umbrella.windows > 0:  # rare-state biasing (a heuristic); the config checked that the agent fits
         from agents.rare_state import RareStateBias
 
         rare = RareStateBias.from_config(cfg.umbrella, env.num_envs, device, generator)
-        agent.set_score_bias(rare.score_bias)
+        rare.attach(agent)  # through the agent's score-bias or reward-bias hook
         hooks.append(RareStateHook(rare, cfg, device, ctx.seed))
     result = run_agent(ctx, env, agent, generator=generator, extra_hooks=hooks,
                        label=f"{cfg.run.name or cfg.agent.type}", tracker=tracker)

@@ -3,7 +3,9 @@
 ``agent.bonus`` picks the rollout source: ``afe`` / ``fe`` (a world model's
 surprise, ``agent.surprise`` names the term, maximised / minimised), ``rnd``
 (random network distillation as published), ``count`` (exact map-cell counts)
-or ``none`` (PPO alone). ``agent.ppo`` holds the PPO settings.
+or ``none`` (PPO alone). ``agent.ppo`` holds the PPO settings. With
+``umbrella.windows > 0`` (rare-state biasing) the policy also sees the one-hot
+of its copy's window.
 """
 from __future__ import annotations
 
@@ -55,10 +57,17 @@ def make_amortised(cfg: Config, env: Any, device: torch.device, generator: torch
     a = cfg.agent
     settings = ppo_settings(a.ppo)
     n_act = int(env.single_action_space.n)
-    learner = PPOLearner(obs_dim=env.obs_dim, num_actions=n_act, settings=settings, ext_coef=a.ext_coef,
+    context = None
+    if cfg.umbrella.windows > 0:  # rare-state biasing: one policy for every window, told its copy's window
+        from agents.rare_state import RareStateBias
+
+        context = RareStateBias.window_context(env.num_envs, cfg.umbrella.windows, device)
+    width = env.obs_dim + (0 if context is None else context.shape[1])
+    learner = PPOLearner(obs_dim=width, num_actions=n_act, settings=settings, ext_coef=a.ext_coef,
                          int_coef=a.int_coef, device=device, generator=generator)
     source = make_source(cfg, env, device, generator)
     return AmortisedAgent(learner=learner, source=source, obs_dim=env.obs_dim, num_actions=n_act,
                           num_envs=env.num_envs, maximise=objective(cfg) is Objective.MAXIMISE,
                           warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio,
-                          action_start=int(env.single_action_space.start), device=device, generator=generator)
+                          action_start=int(env.single_action_space.start), context=context, device=device,
+                          generator=generator)

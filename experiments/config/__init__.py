@@ -100,6 +100,13 @@ class Config:
         # Rare-state biasing weights one transition per copy and step; held actions store fewer.
         _require(not (self.umbrella.windows > 0 and self.agent.type in ("fe", "afe") and self.agent.action_repeat > 1),
                  "agent.action_repeat", self.agent.action_repeat, "1 when umbrella.windows > 0 (rare-state biasing)")
+        # Rare-state biasing needs the agent's free energy and a hook for the window bias
+        # (a planner's score bias or an amortised learner's reward bias).
+        a = self.agent
+        biasable = a.type in ("fe", "afe") or (a.type == "amortised" and a.bonus in ("afe", "fe"))
+        _require(self.run.kind != "agent" or self.umbrella.windows == 0 or biasable, "umbrella.windows",
+                 self.umbrella.windows, f"0 with agent.type={a.type!r}, agent.bonus={a.bonus!r}: rare-state biasing "
+                 "needs agent.type fe or afe, or amortised with agent.bonus afe or fe")
 
 
 def field_docs(cls: type = Config, prefix: str = "") -> dict[str, str]:

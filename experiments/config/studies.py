@@ -23,13 +23,15 @@ class UmbrellaConfig:
     subsample: bool = doc(True, "Keep every g-th sample of each chain (g = statistical inefficiency).")
     min_overlap: float = doc(0.03, "Warn when neighbouring windows' MBAR overlap falls below this.")
     eval_kT: float = doc(10.0, "PMF errors are measured over bins within this many kT of the exact minimum.")
-    weight: float = doc(1.0, "Rare-state biasing: scale of the -U_k reward added to the agent's score.")
+    weight: float = doc(1.0, "Rare-state biasing: scale of the -U_k reward added to the agent's "
+                        "planning score (fe, afe) or intrinsic reward (amortised).")
     reset_fraction: float = doc(0.25, "Rare-state biasing: share of copies restarted at rare replay states per "
                                 "refresh (where the env supports set_state).")
     refresh: int = doc(200, "Rare-state biasing: env steps between re-centring the windows on recent free "
                         "energies and restarting copies.")
     fe_quantiles: tuple[float, ...] = doc((0.5, 0.99), "Rare-state biasing: window centres span these quantiles "
-                                          "of the free energies the planner imagined since the last refresh.")
+                                          "of the free energies the planner imagined (fe, afe) or of real "
+                                          "transitions (amortised) since the last refresh.")
     importance_weights: bool = doc(True, "Rare-state biasing: weight replay samples so that the world model's "
                                    "loss stays that of unbiased data.")
 

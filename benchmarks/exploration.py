@@ -54,8 +54,8 @@ SUITES: dict[str, dict[str, Any]] = {
     "noisytv": {"methods": ["noisytv-amortised-total", "noisytv-amortised-epistemic", "noisytv-random"],
                 "random": "noisytv-random", "focus": "noisytv-amortised-total", "metrics": ["tv_fraction"]},
     # Rare-state biasing (umbrella windows + restarts) on top of the amortised agent.
-    "rare-states": {"methods": ["maze-large-umbrella-afe", "maze-large-afe", "maze-large-random"],
-                    "random": "maze-large-random", "focus": "maze-large-umbrella-afe",
+    "rare-states": {"methods": ["maze-large-umbrella-afe", "maze-large-afe", "maze-large-rnd", "maze-large-random"],
+                    "random": "maze-large-random", "rnd": "maze-large-rnd", "focus": "maze-large-umbrella-afe",
                     "metrics": ["umbrella_restarts", "umbrella_weight_ess_fraction"]},
 }
 FIGURES = ("coverage", "mean_env_coverage", "wall_seconds", "env_steps_per_second", "env_steps")

@@ -38,6 +38,7 @@ decile of reachable cells under random play (:func:`rare_visit_summary`).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -128,7 +129,7 @@ class RareStateBias:
         self._pending: list[Tensor] = []  # states (N, S) before each step whose free energy is still to come
         self._n_k: Tensor | None = None
         self._imagined = torch.empty(0, device=self.device)
-        self._pool_norm = 1.0
+        self._log_pool_norm = 0.0
         self.can_restart = True
         self.restarts = 0
         self.weight_sum = self.weight_sq_sum = 0.0
@@ -227,12 +228,14 @@ class RareStateBias:
     def _weigh(self, agent: BiasedAgent, fe: Tensor, win: Tensor) -> None:
         if not self.importance_weights or self.centres is None:
             return
-        w, _ = um.unbiasing_weights(fe, win, self.centres, self.kappa, 1.0, self.f_k, self._n_k, normalise=False)
+        log_w, _ = um.unbiasing_weights(fe, win, self.centres, self.kappa, 1.0, self.f_k, self._n_k, log=True)
         # Scaled to mean 1 over the pool the windows were fitted on, not per batch, so that
-        # rows from different steps keep their relative weights.
-        # Clipped: a transition far outside every window would get an enormous weight and
-        # turn a minibatch into one sample (less variance for a little bias).
-        w = (w * self._pool_norm).clamp(1.0 / self.max_weight, self.max_weight)
+        # rows from different steps keep their relative weights; in logs, because a transition
+        # far outside every window has a weight beyond float32's range.
+        # Clipped: such a transition would otherwise turn a minibatch into one sample (less
+        # variance for a little bias).
+        bound = math.log(self.max_weight)
+        w = torch.exp((log_w + self._log_pool_norm).clamp(-bound, bound)).to(torch.float32)
         agent.weight_last_transitions(w)
         self.weight_sum += float(w.sum())
         self.weight_sq_sum += float((w * w).sum())
@@ -272,9 +275,9 @@ class RareStateBias:
         if self.importance_weights:
             win_recent = self._win[-self._recent():]
             self._n_k = torch.bincount(win_recent, minlength=self.windows).to(torch.float64)
-            raw, self.f_k = um.unbiasing_weights(fe_recent, win_recent, self.centres, self.kappa, 1.0,
-                                                 n_k=self._n_k, normalise=False)
-            self._pool_norm = 1.0 / max(float(raw.mean()), 1e-30)
+            log_raw, self.f_k = um.unbiasing_weights(fe_recent, win_recent, self.centres, self.kappa, 1.0,
+                                                     n_k=self._n_k, log=True)
+            self._log_pool_norm = math.log(log_raw.numel()) - float(torch.logsumexp(log_raw, 0))
 
     def _restart(self, env: Any, agent: BiasedAgent, obs: Tensor) -> Tensor:
         if not self.can_restart or self._states is None or self.reset_fraction == 0:

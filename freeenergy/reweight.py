@@ -36,7 +36,7 @@ def self_consistent_free_energies(u_kn: Tensor, n_k: Tensor, iters: int = 1000, 
 
 def unbiasing_weights(xi: Tensor, window: Tensor, centres: Tensor, kappa: float, kT: float = 1.0,
                       f_k: Tensor | None = None, n_k: Tensor | None = None,
-                      normalise: bool = True) -> tuple[Tensor, Tensor]:
+                      normalise: bool = True, log: bool = False) -> tuple[Tensor, Tensor]:
     """Importance weights that turn pooled windowed samples into unbiased ones.
 
     A sample from window ``k``'s ensemble ``p(s) exp(-U_k(s)/kT) / Z_k``
@@ -49,6 +49,8 @@ def unbiasing_weights(xi: Tensor, window: Tensor, centres: Tensor, kappa: float,
     None), so that rows arriving later can be weighted like the pool's.
     Returns ``(weights (N,), f_k (K,))``; the weights have mean 1 with
     ``normalise``, else they are ``1 / sum_j (N_j / N) exp(f_j - u_j)`` as is.
+    ``log``: the unnormalised weights' logarithms in float64 (samples far outside
+    every window have weights beyond float32's range).
     """
     xi = torch.as_tensor(xi, dtype=torch.float64)
     centres = torch.as_tensor(centres, dtype=torch.float64, device=xi.device)
@@ -61,6 +63,8 @@ def unbiasing_weights(xi: Tensor, window: Tensor, centres: Tensor, kappa: float,
         f_k = self_consistent_free_energies(u_kn, n_k)
     f_k = torch.as_tensor(f_k, dtype=torch.float64, device=xi.device)
     log_w = -torch.logsumexp(torch.log(n_k / n_k.sum())[:, None] + f_k[:, None] - u_kn, dim=0)
+    if log:
+        return log_w, f_k
     if not normalise:
         return torch.exp(log_w).to(torch.float32), f_k
     w = torch.exp(log_w - log_w.max())

@@ -170,6 +170,24 @@ def test_free_energies_of_a_rollout_pair_with_the_states_their_steps_started_fro
     assert agent.weights[-1].shape == (2 * N,)
 
 
+def test_importance_weights_stay_finite_far_outside_every_window():
+    # Windows on the lower half of the free energies met, and one copy far above them: its raw
+    # MBAR weight (exp of thousands) is beyond any float, in the pool and in a new row alike.
+    rb = RareStateBias(num_envs=N, windows=2, refresh=2, fe_quantiles=(0.0, 0.5), max_weight=10.0)
+    env, agent, obs = StateEnv(), MaskAgent(), torch.zeros(N, 2)
+    for t in range(2):
+        rb.before_step(env)
+        obs = rb.after_step(env, agent, torch.tensor([0.50, 0.51, 0.52, 40.0]), obs, t + 1)
+    assert rb.kappa > 1e3  # windows 0.01 apart
+    rb.before_step(env)
+    rb.after_step(env, agent, torch.tensor([0.5, 0.51, 5.0, 40.0]), obs, 3)
+    w = agent.weights[-1]
+    assert torch.isfinite(w).all() and w.min() >= 0.1 - 1e-6 and w.max() <= 10.0 + 1e-5
+    # The far rows (a quarter of the pool) carry all of the pool's weight: normalised to mean 1,
+    # each weighs 4; rows inside the windows weigh next to nothing and are clipped to 1/10.
+    assert w[3] == pytest.approx(4.0, rel=1e-3) and torch.allclose(w[:2], torch.tensor(0.1))
+
+
 def test_amortised_agent_weights_its_rollout_replay_rows():
     from experiments.agent_run import make_agent, make_env
 

@@ -199,7 +199,7 @@ def compare(a: list[dict], b: list[dict], key: str = "coverage") -> dict:
 def goals(suite: str | None, rep: dict, recs: dict[str, list[dict]], roles: dict[str, str | None]) -> dict:
     """The issue's goals for a suite, as measured."""
     focus, rnd, rand = roles.get("focus"), roles.get("rnd"), roles.get("random")
-    if suite == "maze-large" and focus in rep and rnd in rep and rand in rep:
+    if suite in ("maze-large", "rare-states") and focus in rep and rnd in rep and rand in rep:
         vs_rand, vs_rnd = compare(recs[focus], recs[rand]), compare(recs[focus], recs[rnd])
         two_x = vs_rand["ratio"] is not None and vs_rand["ratio"] >= 2
         beats = (rep[focus]["coverage"]["mean"] or 0) >= (rep[rnd]["coverage"]["mean"] or 0)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmar
     sys.path[0] = str(_ROOT)
 
 from benchmarks.exploration_stats import intervals_overlap, mean_ci, ratio_ci, t_band, welch_p  # noqa: E402
+from benchmarks.report import emit, machine  # noqa: E402
 
 SUITES: dict[str, dict[str, Any]] = {
     "maze-large": {"methods": ["maze-large-afe", "maze-large-rnd", "maze-large-count", "maze-large-ppo",
@@ -281,14 +281,6 @@ def table(rep: dict, comps: dict, metrics: Sequence[str] = ()) -> list[dict]:
     return rows
 
 
-def machine() -> dict:
-    import torch
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=sorted(SUITES), help="predefined methods, reference methods and goals")
@@ -361,11 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                               "random": args.random}),
                        "failed_runs": failed, "figure_path": _shown(fig_path),
                        "protocol_wall_seconds": time.perf_counter() - t0}}
-    text = json.dumps(out, indent=2, default=float)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(out, args.out)
     return out
 
 

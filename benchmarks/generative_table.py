@@ -11,15 +11,19 @@ process). The README's generative table is made from this file's output.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine, write  # noqa: E402
 
 PRESETS = ("generative-parabola", "generative-hexamodal", "generative-custom")
 KEYS = ("energy_distance", "mmd", "support_fraction", "constraint_mae", "modes_covered",
@@ -66,9 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"benchmark": "generative_table", "figure": "generative presets, every model, several seeds",
               "unit": "energy distance (lower is better), shares, seconds",
               "settings": {"seeds": args.seeds, "debug": args.debug, "presets": args.presets, "overrides": args.set},
-              "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "platform": platform.platform(),
-                          "load_average_at_start": list(os.getloadavg())},
+              "machine": machine(),
               "results": results}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.presets:
@@ -80,9 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
                 timing[str(seed)] = {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
                 results[name] = {"timing": timing, "summary": summarise(runs),
                                  "per_seed": {str(s): r["models"] for s, r in runs.items()}}
-                if args.out:
-                    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+                write(result, args.out)
+    emit(result)
     return result
 
 

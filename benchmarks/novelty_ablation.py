@@ -28,15 +28,19 @@ epochs between rounds); what was set is in ``settings``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine, write  # noqa: E402
 
 PRESET = "novelty-waves"
 # name -> overrides of the preset (one factor each; the rae_gmm prior is refitted before every round's starts).
@@ -104,9 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
               "unit": "entropy ratio final/initial (goal >= 1.5); noise-like share of novel samples (goal <= 0.05)",
               "settings": {"preset": PRESET, "seeds": args.seeds, "debug": args.debug, "overrides": args.set,
                            "variants": {n: SETTINGS[n] for n in args.settings}},
-              "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "platform": platform.platform(),
-                          "load_average_at_start": list(os.getloadavg())},
+              "machine": machine(),
               "results": results}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.settings:
@@ -116,9 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
                 summary, cpu[str(seed)] = run_setting(SETTINGS[name], seed, args.set, folder, args.debug)
                 runs[str(seed)] = figures(summary)
             results[name] = {**summarise(runs), "cpu_seconds": round(sum(cpu.values()), 1), "per_seed": runs}
-            if args.out:
-                Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+            write(result, args.out)
+    emit(result)
     return result
 
 

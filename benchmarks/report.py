@@ -1,0 +1,37 @@
+"""What a benchmark's JSON says about the machine, and how the JSON leaves: stdout, and ``--out``.
+
+Every benchmark prints one JSON object (``benchmark``, ``figure``, ``unit``, ``settings``,
+``machine``, ``results``); given ``--out PATH`` it also writes it there, the file the README's
+tables are made from.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def machine(**extra: Any) -> dict:
+    """The machine a figure was measured on; the load average says how busy it was."""
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average": list(os.getloadavg()), **extra}
+
+
+def write(result: dict, out: str | Path | None) -> None:
+    """``result`` as JSON in ``out`` (nothing without one); called again as partial results grow."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=1, default=float) + "\n")
+
+
+def emit(result: dict, out: str | Path | None = None) -> None:
+    """Print ``result`` (the benchmark's one JSON object) and write it to ``out``."""
+    print(json.dumps(result, indent=1, default=float))
+    write(result, out)

@@ -158,14 +158,14 @@ class ShardEnv:
 
 
 class _Loss(nn.Module):
-    """A world model's per-row loss as a module, so DistributedDataParallel can wrap it."""
+    """A world model's own ``loss`` as a module, so DistributedDataParallel can wrap it."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.model.per_sample_loss(x)
+    def forward(self, x: Tensor, weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.model.loss(x, weights)
 
 
 class ShardWorld:
@@ -199,19 +199,18 @@ class ShardWorld:
         metrics: dict[str, float] = {}
         for _ in range(int(steps)):
             for i, (m, ddp) in enumerate(zip(w.members, self._ddp)):
-                raw, _ = w._batch()  # the full batch: the generator moves alike on every rank
+                raw, weights = w._batch()  # the full batch: the generator moves alike on every rank
                 lo, n = self._d.shard(raw.shape[0])
                 x = w.encoder.normalise_raw(raw[lo:lo + n])
                 opt = m.optimiser()
                 opt.zero_grad(set_to_none=True)
-                per, terms = ddp(x)
-                total = per.mean()
+                total, terms = ddp(x, None if bool((weights == 1).all()) else weights[lo:lo + n])
                 if not torch.isfinite(total):
                     raise FloatingPointError(f"{type(m).__name__} loss is {total.item()}; lower lr?")
                 total.backward()  # DDP averages the gradients over ranks here
                 opt.step()
                 if i == 0:
-                    metrics = {"loss": float(total.detach()), **{k: float(v.detach().mean()) for k, v in terms.items()}}
+                    metrics = {k: float(v) for k, v in terms.items()}
             w.fit_steps += 1
         w.last_metrics = metrics
         return metrics

@@ -5,7 +5,7 @@ every step, this agent *amortises* the search into a policy: it acts with one
 forward pass for all ``N`` copies, and learns from rollouts of ``T`` steps x
 ``N`` copies as one batch (:mod:`agents.ppo`). The bonus comes from a rollout
 source (:mod:`agents.intrinsic`): with the online world model, the policy
-maximises (``maximise=True``, adversarial free energy) or minimises (free
+maximises (``Objective.MAXIMISE``, adversarial free energy) or minimises (free
 energy) a surprise term that the world model keeps minimising by fitting on
 replay; RND, exact counts or no bonus make the baselines in the same learner.
 
@@ -37,6 +37,7 @@ from torch import Tensor
 
 from agents.encoding import RunningNorm
 from agents.intrinsic import NoBonus, ReturnNormaliser, Rollout
+from agents.objective import Objective
 from agents.ppo import PPOLearner, RolloutBuffer
 from agents.rare_state import RewardBias
 
@@ -53,7 +54,7 @@ class AmortisedAgent:
         num_actions: Discrete action count.
         num_envs: copies N.
         action_start: the first action's index (``Discrete.start``).
-        maximise: True: the bonus is +surprise (adversarial); False: -surprise (minimiser).
+        objective: ``MAXIMISE``: the bonus is +surprise (adversarial); ``MINIMISE``: -surprise.
         warmup_steps: random steps per copy that initialise the observation statistics.
         fit_ratio: world-model steps per env step (run at the end of each rollout).
         context: ``(N, C)`` features appended to each copy's policy input (the learner's
@@ -63,15 +64,15 @@ class AmortisedAgent:
     """
 
     def __init__(self, *, learner: PPOLearner, source: NoBonus, obs_dim: int, num_actions: int, num_envs: int,
-                 maximise: bool = True, warmup_steps: int = 10, fit_ratio: int = 1, action_start: int = 0,
-                 context: Tensor | None = None, device: torch.device,
+                 objective: Objective = Objective.MAXIMISE, warmup_steps: int = 10, fit_ratio: int = 1,
+                 action_start: int = 0, context: Tensor | None = None, device: torch.device,
                  generator: torch.Generator | None = None) -> None:
         self.learner = learner
         self.source = source
         self.world = source.world  # None unless the bonus is a world model's surprise
         self.num_actions, self.num_envs = int(num_actions), int(num_envs)
         self.action_start = int(action_start)
-        self.sign = 1.0 if maximise else -1.0
+        self.sign = objective.reward_sign
         self.warmup_steps, self.fit_ratio = int(warmup_steps), int(fit_ratio)
         self.device = torch.device(device)
         self.generator = generator

@@ -16,7 +16,6 @@ from gymnasium import spaces
 
 from agents.amortised import AmortisedAgent
 from agents.intrinsic import CountBonus, NoBonus, RNDBonus, WorldModelBonus
-from agents.objective import Objective
 from agents.ppo import PPOLearner, ppo_settings
 from experiments.build import objective
 from experiments.config import Config, ConfigError
@@ -67,7 +66,7 @@ def make_amortised(cfg: Config, env: Any, device: torch.device, generator: torch
                          int_coef=a.int_coef, device=device, generator=generator)
     source = make_source(cfg, env, device, generator)
     return AmortisedAgent(learner=learner, source=source, obs_dim=env.obs_dim, num_actions=n_act,
-                          num_envs=env.num_envs, maximise=objective(cfg) is Objective.MAXIMISE,
+                          num_envs=env.num_envs, objective=objective(cfg),
                           warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio,
                           action_start=int(env.single_action_space.start), context=context, device=device,
                           generator=generator)

@@ -6,6 +6,7 @@ import torch
 
 from agents.amortised import AmortisedAgent
 from agents.intrinsic import NoBonus
+from agents.objective import Objective
 from agents.ppo import PPOLearner, PPOSettings
 from agents.rare_state import RareStateBias
 from experiments.config import Config, ConfigError, build
@@ -43,7 +44,8 @@ def tiny_agent(source, maximise: bool = True, context: torch.Tensor | None = Non
     width = 2 + (0 if context is None else context.shape[1])
     learner = PPOLearner(obs_dim=width, num_actions=2, settings=PPOSettings(rollout=T, hidden=8, minibatches=1),
                          ext_coef=2.0, int_coef=1.0, device=dev, generator=torch.Generator().manual_seed(0))
-    return AmortisedAgent(learner=learner, source=source, obs_dim=2, num_actions=2, num_envs=N, maximise=maximise,
+    return AmortisedAgent(learner=learner, source=source, obs_dim=2, num_actions=2, num_envs=N,
+                          objective=Objective.MAXIMISE if maximise else Objective.MINIMISE,
                           warmup_steps=0, context=context, device=dev, generator=torch.Generator().manual_seed(1))
 
 

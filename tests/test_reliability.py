@@ -13,29 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from toy_runs import ROOT, TOY, cli_run, toy_yaml
 
 import experiments.runner as runner
-from experiments import cli
 from experiments.logger import read_metrics
-
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "tests" / "toy_experiment.py"
-TOY_CONFIG = {"run": {"kind": "agent", "steps": 40, "checkpoint_every": 10},
-              "logging": {"interval": 5, "map_interval": 100, "wandb": "disabled", "quiet": True}}
-
-
-def toy_yaml(tmp_path: Path, **run) -> Path:
-    cfg = json.loads(json.dumps(TOY_CONFIG))
-    cfg["run"].update(run)
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({"config": cfg}))
-    return path
-
-
-def cli_run(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def comparable(summary: dict) -> dict:
@@ -236,7 +217,7 @@ def _ckpt_step(path: Path) -> int:
 
 
 def test_sigterm_writes_checkpoint_status_and_finishes_wandb(tmp_path):
-    cfg = toy_yaml(tmp_path, steps=2000)
+    cfg = toy_yaml(tmp_path, run={"steps": 2000})
     run_dir = tmp_path / "r"
     env = {**os.environ, "TOY_SLEEP": "0.01"}
     proc = subprocess.Popen([sys.executable, str(TOY), "run", str(cfg), "logging.wandb=offline", "--out",
@@ -264,7 +245,7 @@ def test_sigterm_writes_checkpoint_status_and_finishes_wandb(tmp_path):
 
 
 def test_kill_9_then_resume_continues_with_metrics_intact(tmp_path, toy_kind, capsys):
-    cfg = toy_yaml(tmp_path, steps=150)
+    cfg = toy_yaml(tmp_path, run={"steps": 150})
     assert cli_run(["run", str(cfg), "--out", str(tmp_path / "ref")], capsys)[0] == 0
     reference = json.loads((tmp_path / "ref" / "summary.json").read_text())
 

@@ -9,34 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from toy_runs import TOY, cli_run, toy_yaml
 
-from experiments import cli, run_folder, runner
+from experiments import run_folder, runner
 from experiments.logger import read_metrics
-
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "tests" / "toy_experiment.py"
-TOY_CONFIG = {"run": {"kind": "agent", "steps": 40, "checkpoint_every": 10},
-              "logging": {"interval": 5, "map_interval": 100, "wandb": "disabled", "quiet": True}}
-
-
-def toy_yaml(tmp_path: Path, **sections) -> Path:
-    cfg = json.loads(json.dumps(TOY_CONFIG))
-    for k, v in sections.items():
-        cfg.setdefault(k, {}).update(v)
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({"config": cfg}))
-    return path
-
-
-def cli_run(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(err: str) -> bool:

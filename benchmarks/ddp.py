@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,19 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
 
 
 def run_once(procs: int, overrides: list[str], folder: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(_ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--standalone",
            "-m", "experiments", "run", "maze-afe", *overrides, "--out", str(folder), "--quiet"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=_ROOT, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     summary = json.loads((folder / "summary.json").read_text())
@@ -75,19 +78,13 @@ def main() -> None:
         "settings": {"device": args.device, "procs": args.procs, "envs": args.envs, "steps": args.steps,
                      "candidates": args.candidates, "horizon": args.horizon, "repeats": args.repeats,
                      "overrides": overrides, "command": "python " + " ".join(sys.argv)},
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-                    "load_average_1m": os.getloadavg()[0]},
+        "machine": machine(gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]),
         "results": {"env_steps_per_second": {str(n): v for n, v in best.items()},
                     "scaling": {str(n): v / base for n, v in best.items()},
                     "efficiency": {str(n): v / base / (n / args.procs[0]) for n, v in best.items()},
                     "runs": {str(n): rs for n, rs in runs.items()}},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,10 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.generative import score
-from freeenergy.data import make_synthetic
-from freeenergy.models import build_world_model
-from freeenergy.world_model import WorldModel
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
+from experiments.generative import score  # noqa: E402
+from freeenergy.data import make_synthetic  # noqa: E402
+from freeenergy.models import build_world_model  # noqa: E402
+from freeenergy.world_model import WorldModel  # noqa: E402
 
 NET = {"hidden": [256], "code_dim": 256, "code_activation": "sigmoid", "output_activation": "sigmoid",
        "prior": "uniform", "passes": 7, "sigma": 0.4, "code_penalty": 0.0, "lr": 1e-3}
@@ -89,12 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
     results["rae_gmm"]["prior_components"] = model.code_prior.components
     out = {"benchmark": "hexamodal_full", "figure": "hexamodal, full setting (10,000 steps of 1,000)",
            "unit": "energy distance / modes / shares", "settings": {**vars(args), "net": NET},
-           "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                       "torch": torch.__version__, "platform": platform.platform()},
+           "machine": machine(),
            "results": {"train_seconds": round(seconds, 1), "steps": done, "models": results}}
-    print(json.dumps(out, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    emit(out, args.out)
     return out
 
 

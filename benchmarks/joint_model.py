@@ -30,21 +30,20 @@ observation's TV channels are fresh uniform noise).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-# This folder's envs.py benchmark would shadow the envs package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 import envs  # noqa: E402
+from benchmarks.report import emit, machine  # noqa: E402
 from freeenergy.dynamics_ensemble import DynamicsEnsemble  # noqa: E402
 from freeenergy.metrics import conditional_energy_distance  # noqa: E402
 from freeenergy.models import build_world_model  # noqa: E402
@@ -222,12 +221,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"benchmark": "joint_model", "figure": "conditional generation of obs_t+1 and epistemic calibration",
               "unit": "energy distance per condition (normalised obs units, lower is better); Spearman rho",
               "settings": vars(args),
-              "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__, "platform": platform.platform()},
+              "machine": machine(),
               "results": {key: evaluate_env(key, args) for key in args.envs}}
     result["results"]["wall_seconds"] = round(time.perf_counter() - start, 1)
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    emit(result, args.out)
     return result
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.report import emit, machine  # noqa: E402
 from experiments.sweep import run_sweep  # noqa: E402
 
 
@@ -45,15 +45,11 @@ def main() -> None:
         "settings": {"sweep": "sweep-exploration", "preset": table["preset"], "debug": args.debug,
                      "workers": args.workers, "trials": counts,
                      "command": "python " + " ".join(sys.argv)},
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__},
+        "machine": machine(),
         "results": {"rows": table["rows"], "wall_seconds": round(time.perf_counter() - start, 1),
                     "note": "wall time includes trials skipped because an earlier call finished them"},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

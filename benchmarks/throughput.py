@@ -19,9 +19,6 @@ Side by side on the same machine:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +30,8 @@ import torch
 _ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":
     sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
 
 ZOO = {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
        "learning_rate": 0.001, "clip_range": 0.2}
@@ -129,16 +128,11 @@ def main() -> None:
                   "twin vs stable-baselines3 PPO on Gymnasium CartPole-v1 with 8 envs, and their ratio",
         "unit": "env-steps/s; ratio = amortised / fastest SB3 setting",
         "settings": vars(args),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "machine": machine(),
         "results": {"sb3": sb3, "sb3_reference_steps_per_second": ref, "amortised": amortised,
                     "best_ratio": max(r["ratio_to_sb3"] for r in amortised)},
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,19 @@ RAE unrolls K encode-decode passes).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from freeenergy.data import parabola
-from freeenergy.models import WORLD_MODELS, build_world_model
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
+from freeenergy.data import parabola  # noqa: E402
+from freeenergy.models import WORLD_MODELS, build_world_model  # noqa: E402
 
 SETTINGS = {"hidden": [128], "code_dim": 6, "lr": 1e-3}
 RAE_SETTINGS = {"passes": 3, "sigma": 0.1, "code_penalty": 0.03}
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--n", type=int, default=10000, help="parabola points (the full batch)")
     p.add_argument("--samples", type=int, default=20000, help="samples drawn by the sampling-cost figure")
+    p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -116,13 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
     x = torch.from_numpy(parabola(args.n, seed=0)).to(device)
     batches = [128, args.n]
     result = {
+        "benchmark": "world_models",
         "figure": "world-model training throughput on the parabola",
         "unit": "samples/s (fit_step); rae_over_ae is a time ratio",
         "settings": {"data": f"parabola N={args.n}", "net": "3-128-6-128-3", "rae": RAE_SETTINGS,
                      "batches": batches, "steps": args.steps, "warmup": args.warmup},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "device": str(device), "platform": platform.platform(),
-                    "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
+        "machine": machine(device=str(device)),
         "throughput": {str(b): {name: round(throughput(name, x, b, args.steps, args.warmup, device), 1)
                                 for name in WORLD_MODELS} for b in batches},
         "rae_vs_ae": {str(b): rae_ae_ratio(x, b, args.steps, args.warmup, device) for b in batches},
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
                            for name in WORLD_MODELS if name not in ("ae", "rae")} for b in batches},
         "sampling": {name: sampling_cost(name, x, args.samples, device) for name in WORLD_MODELS},
     }
-    print(json.dumps(result, indent=2))
+    emit(result, args.out)
     return result
 
 

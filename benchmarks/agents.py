@@ -15,9 +15,6 @@ Prints one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +26,8 @@ import torch
 _ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":
     sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
 
 
 def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
@@ -113,21 +112,21 @@ def main() -> None:
     p.add_argument("--sb3-envs", type=int, default=256)
     p.add_argument("--sb3-fit-every", type=int, default=4, help="world-model step every k vec steps")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
     out = {
+        "benchmark": "agents",
         "figure": "planned actions/s and imagined transitions/s; SB3 PPO steps/s with the surprise bonus vs plain PPO",
         "unit": "actions/s, transitions/s, env-steps/s; ratio = bonus / plain",
         "planning": [bench_planning(d, args.envs, args.candidates, args.horizon, args.repeats) for d in devices],
         "sb3": bench_sb3(args.sb3_steps, args.sb3_envs, args.sb3_fit_every) if args.sb3_steps > 0 else None,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "machine": machine(),
     }
-    print(json.dumps(out, indent=2))
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,8 +23,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # this file would shadow the envs package
+    sys.path[0] = str(_ROOT)
+
 import envs  # noqa: E402
+from benchmarks.report import emit, machine  # noqa: E402
 
 ENVS = {
     "GridMaze": ("freeenergy/GridMaze-v0", {}),
@@ -92,22 +94,6 @@ def bench_gymnasium(env_id: str, kwargs: dict, n: int, min_time: float) -> float
     return rate * n
 
 
-def machine_info(devices: list[torch.device]) -> dict:
-    info = {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "numpy": np.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "devices": [str(d) for d in devices],
-    }
-    if torch.cuda.is_available():
-        info["cuda_device"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def measure(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
     """One row per (env, N, device): the twin's and Gymnasium's env-steps/s and their ratio."""
     results: list[dict] = []
@@ -144,6 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default); "
                    "1 by default, as the SyncVectorEnv baseline runs on one core")
+    p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         "figure": "env-steps/s of each batched twin vs the same env in a Gymnasium SyncVectorEnv",
         "unit": "env-steps/s; ratio = twin / gymnasium",
         "benchmark": "envs",
-        "machine": machine_info(devices),
+        "machine": machine(gymnasium=gym.__version__, numpy=np.__version__, devices=[str(d) for d in devices]),
         "settings": {
             "sizes": sorted(args.sizes),
             "sync_cap": args.sync_cap,
@@ -173,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "goal_100x_at_N_ge_1024": goal,
     }
-    print(json.dumps(report, indent=2))
+    emit(report, args.out)
     return report
 
 

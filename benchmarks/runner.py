@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,7 +33,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+_ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
+    sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
 from experiments.context import RunContext  # noqa: E402
 from experiments.presets import resolve  # noqa: E402
 from experiments.runner import run_experiment  # noqa: E402
@@ -124,13 +126,6 @@ def quickstart_time(debug: bool, root: Path) -> dict:
             "summary": {k: v for k, v in summary.items() if k not in ("figures",)}}
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "python": platform.python_version()}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="maze-afe", help="the maze preset whose logging cost is measured")
@@ -140,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-quickstart", action="store_true")
     p.add_argument("--quick-debug", action="store_true", help="time the quickstart at its debug size")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             # The quickstart prints where its files are; keep stdout for the JSON alone.
             with contextlib.redirect_stdout(sys.stderr):
                 out["quickstart"] = quickstart_time(args.quick_debug, root)
-    out = {"figure": "logging and map-drawing overhead (env-steps/s with logging on / off); quickstart wall time",
+    out = {"benchmark": "runner",
+           "figure": "logging and map-drawing overhead (env-steps/s with logging on / off); quickstart wall time",
            "unit": "ratio; seconds", **out}
-    print(json.dumps(out, indent=2))
+    emit(out, args.out)
     return 0
 
 

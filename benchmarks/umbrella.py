@@ -19,9 +19,6 @@ Prints one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -35,6 +32,8 @@ import torch
 _ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":
     sys.path[0] = str(_ROOT)
+
+from benchmarks.report import emit, machine  # noqa: E402
 
 
 def throughput(device: str, sizes: list[int], steps: int) -> list[dict]:
@@ -97,6 +96,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     ap.add_argument("--throughput-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out", default="", help="also write the JSON here")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -130,6 +130,7 @@ def main() -> None:
     if su is not None:
         ratio = (sp_ if sp_ is not None else steps * args.plain_factor * n) / su
     result = {
+        "benchmark": "umbrella",
         "figure": "env steps to PMF RMSE <= target with umbrella sampling vs plain dynamics; biased twin throughput",
         "unit": "env steps (all copies); ratio = unbiased / umbrella; steps/s",
         "target_rmse_kT": args.target,
@@ -142,12 +143,9 @@ def main() -> None:
         "curves": {"umbrella": cu, "unbiased": cp},
         "umbrella_sampling_seconds": t_u,
         "throughput": throughput(args.device, args.sizes, args.throughput_steps),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "device": args.device,
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "machine": machine(device=args.device),
     }
-    print(json.dumps(result, indent=2))
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,20 @@ def sampling_cost(name: str, x: torch.Tensor, n: int, device: torch.device) -> d
     return out
 
 
+def per_model(rates: dict, rae_vs_ae: dict, vs_ae: dict, sampling: dict) -> dict:
+    """One row per model: samples/s and cost over the AE at each batch size, seconds per sampling call."""
+    rows: dict[str, dict] = {}
+    for name in WORLD_MODELS:
+        row = rows.setdefault(name, {})
+        for b, by_model in rates.items():
+            row[f"samples_per_s_batch_{b}"] = by_model[name]
+            ratios = {"ae": 1.0, "rae": rae_vs_ae[b]["rae_over_ae"],
+                      **{m: r["over_ae"] for m, r in vs_ae[b].items()}}
+            row[f"cost_over_ae_batch_{b}"] = round(ratios[name], 3)
+        row["sample_seconds"] = sampling[name]["sample_seconds"]
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
@@ -120,19 +134,21 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     x = torch.from_numpy(parabola(args.n, seed=0)).to(device)
     batches = [128, args.n]
+    rates = {str(b): {name: round(throughput(name, x, b, args.steps, args.warmup, device), 1)
+                      for name in WORLD_MODELS} for b in batches}
+    rae_vs_ae = {str(b): rae_ae_ratio(x, b, args.steps, args.warmup, device) for b in batches}
+    vs_ae = {str(b): {name: rae_ae_ratio(x, b, args.steps, args.warmup, device, name)
+                      for name in WORLD_MODELS if name not in ("ae", "rae")} for b in batches}
+    sampling = {name: sampling_cost(name, x, args.samples, device) for name in WORLD_MODELS}
     result = {
         "benchmark": "world_models",
-        "figure": "world-model training throughput on the parabola",
-        "unit": "samples/s (fit_step); rae_over_ae is a time ratio",
+        "figure": "world-model training throughput on the parabola, cost relative to the AE, sampling cost",
+        "unit": "samples/s (fit_step); cost over the AE is a time ratio measured side by side; seconds",
         "settings": {"data": f"parabola N={args.n}", "net": "3-128-6-128-3", "rae": RAE_SETTINGS,
-                     "batches": batches, "steps": args.steps, "warmup": args.warmup},
+                     "batches": batches, "steps": args.steps, "warmup": args.warmup, "samples": args.samples},
         "machine": machine(device=str(device)),
-        "throughput": {str(b): {name: round(throughput(name, x, b, args.steps, args.warmup, device), 1)
-                                for name in WORLD_MODELS} for b in batches},
-        "rae_vs_ae": {str(b): rae_ae_ratio(x, b, args.steps, args.warmup, device) for b in batches},
-        "vs_ae": {str(b): {name: rae_ae_ratio(x, b, args.steps, args.warmup, device, name)
-                           for name in WORLD_MODELS if name not in ("ae", "rae")} for b in batches},
-        "sampling": {name: sampling_cost(name, x, args.samples, device) for name in WORLD_MODELS},
+        "results": {"table": per_model(rates, rae_vs_ae, vs_ae, sampling), "throughput": rates,
+                    "rae_vs_ae": rae_vs_ae, "vs_ae": vs_ae, "sampling": sampling},
     }
     emit(result, args.out)
     return result

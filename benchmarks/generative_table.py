@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +22,12 @@ _ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
     sys.path[0] = str(_ROOT)
 
+from benchmarks.preset_run import run_preset  # noqa: E402
 from benchmarks.report import emit, machine, write  # noqa: E402
 
 PRESETS = ("generative-parabola", "generative-hexamodal", "generative-custom")
 KEYS = ("energy_distance", "mmd", "support_fraction", "constraint_mae", "modes_covered",
         "off_mode_fraction", "min_mode_fraction", "train_seconds")
-
-
-def run_preset(name: str, seed: int, extra: list[str], out: Path, debug: bool = False) -> tuple[dict, float, float]:
-    """One preset run; returns (summary, wall seconds, CPU seconds)."""
-    from experiments.presets import resolve
-    from experiments.runner import run_experiment
-
-    cfg = resolve(name, ["logging.wandb=disabled", "logging.quiet=true", "run.seeds=[]",
-                         f"run.seed={seed}", *extra], debug=debug)
-    wall, cpu = time.perf_counter(), time.process_time()
-    summary, _ = run_experiment(cfg, out=out / f"{name}-{seed}", quiet=True)
-    return summary, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def summarise(per_seed: dict[int, dict]) -> dict:
@@ -77,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
             runs: dict[int, dict] = {}
             timing: dict[str, dict] = {}
             for seed in args.seeds:
-                summary, wall, cpu = run_preset(name, seed, args.set, Path(tmp), args.debug)
+                summary, wall, cpu = run_preset(name, seed, args.set, Path(tmp) / f"{name}-{seed}", args.debug)
                 runs[seed] = summary
                 timing[str(seed)] = {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
                 results[name] = {"timing": timing, "summary": summarise(runs),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmarks/envs.py would shadow envs
     sys.path[0] = str(_ROOT)
 
+from benchmarks.preset_run import run_preset  # noqa: E402
 from benchmarks.report import emit, machine, write  # noqa: E402
 
 PRESET = "novelty-waves"
@@ -67,18 +67,6 @@ def figures(summary: dict) -> dict[str, float]:
     initial = float(summary["initial_entropy"])
     out["novel_entropy_ratio"] = float(np.mean(novel)) / initial if novel and initial > 0 else float("nan")
     return out
-
-
-def run_setting(overrides: list[str], seed: int, extra: list[str], out: Path, debug: bool) -> tuple[dict, float]:
-    """One novelty run; returns (summary, CPU seconds of this process)."""
-    from experiments.presets import resolve
-    from experiments.runner import run_experiment
-
-    cfg = resolve(PRESET, ["logging.wandb=disabled", "logging.quiet=true", "run.seeds=[]", "novelty.gallery=0",
-                           f"run.seed={seed}", *extra, *overrides], debug=debug)
-    cpu = time.process_time()
-    summary, _ = run_experiment(cfg, out=out, quiet=True)
-    return summary, time.process_time() - cpu
 
 
 def summarise(per_seed: dict[str, dict]) -> dict:
@@ -115,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs, cpu = {}, {}
             for seed in args.seeds:
                 folder = Path(tmp) / f"{len(results)}-{seed}"
-                summary, cpu[str(seed)] = run_setting(SETTINGS[name], seed, args.set, folder, args.debug)
+                summary, _, cpu[str(seed)] = run_preset(PRESET, seed, ["novelty.gallery=0", *args.set, *SETTINGS[name]],
+                                                        folder, args.debug)
                 runs[str(seed)] = figures(summary)
             results[name] = {**summarise(runs), "cpu_seconds": round(sum(cpu.values()), 1), "per_seed": runs}
             write(result, args.out)

@@ -72,7 +72,7 @@ def _cli(args: list[str], threads: int) -> subprocess.CompletedProcess:
 
 def _in_process(preset: str, seed: int, run_dir: Path, overrides: list[str], debug: bool, threads: int) -> dict:
     """The same run in this process (no interpreter start-up: for tests and tiny budgets)."""
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import resume_experiment, run_experiment
 
     try:

@@ -31,9 +31,9 @@ if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmar
     sys.path[0] = str(_ROOT)
 
 from benchmarks.report import emit, machine  # noqa: E402
-from experiments.generative import score  # noqa: E402
+from experiments.kinds.generative import score  # noqa: E402
 from freeenergy.data import make_synthetic  # noqa: E402
-from freeenergy.models import build_world_model  # noqa: E402
+from freeenergy.models import build_world_model, load_world_model  # noqa: E402
 from freeenergy.world_model import WorldModel  # noqa: E402
 
 NET = {"hidden": [256], "code_dim": 256, "code_activation": "sigmoid", "output_activation": "sigmoid",
@@ -46,7 +46,7 @@ def train(steps: int, batch: int, seed: int, ckpt: Path, every: int, resume: boo
     model = build_world_model("rae_gmm", 2, **NET)
     done = 0
     if resume and ckpt.exists():
-        model = WorldModel.load(ckpt)
+        model = load_world_model(ckpt)
         done = int(json.loads(ckpt.with_suffix(".json").read_text())["steps"])
     rng = np.random.default_rng(seed + 7919)
     start = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 def run_preset(name: str, seed: int, overrides: list[str], out: Path, debug: bool = False) -> tuple[dict, float, float]:
     """``freeenergy run NAME run.seed=SEED OVERRIDES --out OUT`` in this process; (summary, wall s, CPU s)."""
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve(name, ["logging.wandb=disabled", "logging.quiet=true", "run.seeds=[]", f"run.seed={seed}",

@@ -38,8 +38,8 @@ if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmar
     sys.path[0] = str(_ROOT)
 
 from benchmarks.report import emit, machine  # noqa: E402
+from experiments.config.presets import resolve  # noqa: E402
 from experiments.context import RunContext  # noqa: E402
-from experiments.presets import resolve  # noqa: E402
 from experiments.runner import run_experiment  # noqa: E402
 
 

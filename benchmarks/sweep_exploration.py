@@ -22,7 +22,7 @@ if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmar
     sys.path[0] = str(_ROOT)
 
 from benchmarks.report import emit, machine  # noqa: E402
-from experiments.sweep import run_sweep  # noqa: E402
+from experiments.scale.sweep import run_sweep  # noqa: E402
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def amortised_config(env_id: str, num_envs: int, device: str, rollout: int):
 
 
 def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, rollout: int) -> dict:
-    from experiments.agent_run import make_agent, make_env
+    from experiments.kinds.agent import make_agent, make_env
 
     dev = torch.device(device)
     cfg = amortised_config(env_id, num_envs, device, rollout)

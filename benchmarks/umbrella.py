@@ -65,7 +65,7 @@ def throughput(device: str, sizes: list[int], steps: int) -> list[dict]:
 
 def curve(xi: np.ndarray, window_n: np.ndarray | None, setup: dict, kT: float, cfg, exact: np.ndarray,
           mask: np.ndarray, prefixes: list[int]) -> list[dict]:
-    from experiments.umbrella_run import estimate
+    from experiments.kinds.umbrella import estimate
     from freeenergy import umbrella as um
 
     rows = []
@@ -102,8 +102,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from envs import muller_brown as mb
-    from experiments.presets import resolve
-    from experiments.umbrella_run import build_env, cv_setup, sample, window_starts
+    from experiments.config.presets import resolve
+    from experiments.kinds.umbrella import build_env, cv_setup, sample, window_starts
     from freeenergy import umbrella as um
 
     cfg = resolve("umbrella-muller-brown", ["logging.wandb=disabled", f"env.device={args.device}"])

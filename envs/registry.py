@@ -9,12 +9,12 @@ DarkRoom-v0")`` and any Gymnasium tool can build the single env.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+
+from freeenergy import entry_points
 
 NAMESPACE = "freeenergy"
 
@@ -55,20 +55,10 @@ _REGISTRY: dict[str, EnvEntry] = {}
 
 def load_entry_point(entry_point: str) -> Any:
     """Import ``"package.module:Attr"``; clear errors when it does not resolve."""
-    if not isinstance(entry_point, str) or entry_point.count(":") != 1:
-        raise EntryPointError(f"entry point {entry_point!r} must look like 'package.module:ClassName'")
-    module_name, attr = entry_point.split(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise EntryPointError(f"entry point {entry_point!r}: cannot import module {module_name!r} ({exc})") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        close = difflib.get_close_matches(attr, names, n=3)
-        hint = f"; did you mean {close}?" if close else ""
-        raise EntryPointError(f"entry point {entry_point!r}: module {module_name!r} has no attribute {attr!r}{hint}") from None
+        return entry_points.load(entry_point)
+    except entry_points.EntryPointError as err:
+        raise EntryPointError(str(err)) from err.__cause__
 
 
 def register(

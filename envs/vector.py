@@ -11,7 +11,7 @@ episode's first observation. Other info entries become numpy arrays (N, ...).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -19,7 +19,8 @@ import torch
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from envs.base import BatchedEnv
+if TYPE_CHECKING:  # the twin is duck-typed here; envs.base builds this view of itself
+    from envs.base import BatchedEnv
 
 
 def _np(x: Any) -> Any:

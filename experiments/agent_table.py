@@ -35,7 +35,7 @@ AGENTS: dict[str, AgentSpec] = {
     "fe": AgentSpec("experiments.build:make_planning_agent", "planner", "free-energy minimising planner"),
     "afe": AgentSpec("experiments.build:make_planning_agent", "planner", "adversarial planner"),
     "random": AgentSpec("experiments.build:make_random_agent", "baseline", "uniformly random actions"),
-    "amortised": AgentSpec("experiments.amortised:make_amortised", "baseline",
+    "amortised": AgentSpec("experiments.build:make_amortised", "baseline",
                            "torch-native PPO on the batched copies, rewarded by agent.bonus; Discrete actions"),
     "ppo": AgentSpec("stable_baselines3:PPO", "sb3", "stable-baselines3 PPO"),
     "a2c": AgentSpec("stable_baselines3:A2C", "sb3", "stable-baselines3 A2C"),

@@ -6,23 +6,27 @@ their env, agent and stable-baselines3 bonus here.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
+from gymnasium import spaces
 
 from agents.adversarial import AdversarialFreeEnergyAgent
+from agents.amortised import AmortisedAgent
 from agents.baselines import CountSurprise, RandomAgent, RNDSurprise
 from agents.bonus import BonusTransform, WorldModelSurprise
 from agents.encoding import TransitionEncoder
 from agents.free_energy import FreeEnergyAgent
+from agents.intrinsic import CountBonus, NoBonus, RNDBonus, WorldModelBonus
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
+from agents.ppo import PPOLearner, ppo_settings
 from agents.repeat import ActionRepeat
 from agents.surprise_head import SurpriseHead
 from experiments import agent_table
 from experiments.config import Config, ConfigError, to_dict
+from freeenergy import entry_points
 from freeenergy.models import build_from_settings
 from freeenergy.world_model import WorldModel
 
@@ -96,7 +100,7 @@ def make_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     if spec.kind == "sb3":
         raise ConfigError(f"agent.type={cfg.agent.type!r} is learned by stable-baselines3, not built as an "
                           "Agent; expected a planner or baseline type here")
-    return load_entry(spec.entry)(cfg, env, device, generator)
+    return entry_points.load(spec.entry)(cfg, env, device, generator)
 
 
 def make_random_agent(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> RandomAgent:
@@ -120,12 +124,6 @@ def make_planning_agent(cfg: Config, env: Any, device: torch.device, generator: 
     return ActionRepeat(agent, repeat=a.action_repeat) if a.action_repeat > 1 else agent
 
 
-def load_entry(entry: str) -> Any:
-    """Import ``"package.module:name"``."""
-    module, _, name = entry.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:
     """The reward bonus of SB3 agents (None for ``agent.bonus: none``)."""
     a = cfg.agent
@@ -140,3 +138,53 @@ def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
         source = RNDSurprise(env.obs_dim, fit_ratio=max(a.fit_ratio, 1),
                              batch_size=cfg.world_model.batch_size, lr=cfg.world_model.lr, device=device)
     return BonusTransform(source, a.int_coef, a.ext_coef, objective=BONUS_OBJECTIVES[a.bonus])
+
+
+# ------------------------------------------------------------------ the amortised agent
+def _check_amortised(cfg: Config, env: Any) -> None:
+    space = env.single_action_space
+    if not isinstance(space, spaces.Discrete):
+        raise ConfigError(f"agent.type='amortised' is invalid for env.id={cfg.env.id!r}, whose actions are "
+                          f"{type(space).__name__}: expected Discrete actions, or agent.type fe, afe, random, "
+                          f"ppo, a2c or sac")
+    if cfg.agent.bonus == "count" and getattr(env, "map_cells", None) is None:
+        raise ConfigError(f"agent.bonus='count' is invalid for env.id={cfg.env.id!r}, which has no map: "
+                          f"expected afe, fe, rnd or none, or set env.map_xy")
+
+
+def make_source(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> NoBonus:
+    """The rollout source named by ``agent.bonus``."""
+    a = cfg.agent
+    if a.bonus in ("afe", "fe"):
+        return WorldModelBonus(world=make_world(cfg, env, device, generator), surprise=a.surprise, draws=a.draws,
+                               fe_draws=a.fe_draws, complete_steps=cfg.world_model.complete_steps or None,
+                               complete_init=a.complete_init)
+    if a.bonus == "rnd":
+        s = ppo_settings(a.ppo)
+        return RNDBonus(obs_dim=env.obs_dim, hidden=s.hidden, lr=s.predictor_lr, fraction=s.predictor_fraction,
+                        device=device, generator=generator)
+    if a.bonus == "count":
+        return CountBonus(map_cells=env.map_cells, num_cells=env.num_cells, num_envs=env.num_envs, device=device)
+    return NoBonus()
+
+
+def make_amortised(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> AmortisedAgent:
+    """PPO on ``env``'s copies, rewarded by ``agent.bonus`` (see module doc)."""
+    _check_amortised(cfg, env)
+    a = cfg.agent
+    settings = ppo_settings(a.ppo)
+    n_act = int(env.single_action_space.n)
+    context = None
+    if cfg.umbrella.windows > 0:  # rare-state biasing: one policy for every window, told its copy's window
+        from agents.rare_state import RareStateBias
+
+        context = RareStateBias.window_context(env.num_envs, cfg.umbrella.windows, device)
+    width = env.obs_dim + (0 if context is None else context.shape[1])
+    learner = PPOLearner(obs_dim=width, num_actions=n_act, settings=settings, ext_coef=a.ext_coef,
+                         int_coef=a.int_coef, device=device, generator=generator)
+    source = make_source(cfg, env, device, generator)
+    return AmortisedAgent(learner=learner, source=source, obs_dim=env.obs_dim, num_actions=n_act,
+                          num_envs=env.num_envs, objective=objective(cfg),
+                          warmup_steps=a.warmup_steps, fit_ratio=a.fit_ratio,
+                          action_start=int(env.single_action_space.start), context=context, device=device,
+                          generator=generator)

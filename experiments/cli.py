@@ -33,7 +33,7 @@ from experiments.guards import check_text_file
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from experiments.presets import describe, preset_names
+    from experiments.config.presets import describe, preset_names
 
     names = preset_names()
     width = max(map(len, names), default=0)
@@ -49,7 +49,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     import yaml
 
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
 
     check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
@@ -82,7 +82,7 @@ def _report(summary: dict, run_dir: Path) -> None:
         shown = pngs if len(pngs) <= 8 else pngs[:8]
         print("maps:       " + "\n            ".join(str(p) for p in shown)
               + (f"\n            ... and {len(pngs) - 8} more" if len(pngs) > 8 else ""))
-    from experiments.logger import sync_commands
+    from experiments.io.logger import sync_commands
 
     commands = sync_commands(run_dir)
     for i, command in enumerate(commands[:8]):
@@ -116,7 +116,7 @@ def _wandb_agent_form(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
 
     if "=" in args.preset:
         _wandb_agent_form(args)
@@ -124,7 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     check_text_file(args.preset)
     cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
-    from experiments import distributed
+    from experiments.scale import distributed
 
     if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
         summary, run_dir = distributed.run_launched(cfg, args.out, args.quiet, args.overwrite)
@@ -148,8 +148,8 @@ def honour_seed(cfg: Config, overrides: list[str]) -> Config:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from experiments import distributed
     from experiments.runner import resume_experiment
+    from experiments.scale import distributed
 
     if distributed.launched():
         summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)
@@ -162,7 +162,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.sweep import run_sweep
+    from experiments.scale.sweep import run_sweep
 
     metrics = [m for m in (args.metrics or "").split(",") if m]
     _, counts = run_sweep(args.sweep, args.overrides, out=args.out, debug=args.debug, workers=args.workers,

@@ -30,9 +30,9 @@ from tqdm.auto import tqdm
 from experiments.config import Config, ConfigError, to_dict
 from experiments.errors import CheckpointError
 from experiments.guards import DivergenceGuard
-from experiments.logger import Logger
-from experiments.progress import PartBar
-from experiments.run_folder import record, temp_name
+from experiments.io.logger import Logger
+from experiments.io.progress import PartBar
+from experiments.io.run_folder import record, temp_name
 
 CHECKPOINT_FORMAT = 1
 
@@ -206,7 +206,7 @@ class RunContext:
 
     def progress(self, total: int, desc: str, **kwargs: Any) -> tqdm:
         """A progress bar; silent with ``--quiet`` / ``logging.quiet`` or when stderr is not a TTY.
-        It also feeds the command's overall progress (see :mod:`experiments.progress`).
+        It also feeds the command's overall progress (see :mod:`experiments.io.progress`).
 
         Put rates and figures on it with ``bar.set_postfix(fe=..., coverage=...)``.
         """

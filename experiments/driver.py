@@ -2,7 +2,7 @@
 
 A run is ``cfg.run.steps`` steps of ``env.num_envs`` copies. Whatever moves
 the env (an Agent-contract agent in :func:`run_agent`, or stable-baselines3
-through :mod:`experiments.sb3_run`), each finished step is handed to
+through :mod:`experiments.kinds.sb3`), each finished step is handed to
 :meth:`RunDriver.record`, and the driver does the rest in one place:
 
 - **step**: the :class:`~experiments.tracker.Tracker` counts visits, the env's
@@ -296,7 +296,7 @@ def draw_latent_map(ctx: RunContext, agent: Any, step: int, rows: int = 1024) ->
     world = getattr(agent, "world", None)
     if world is None or len(world.replay) == 0:
         return
-    from experiments.maps import plot_latent_map
+    from experiments.io.maps import plot_latent_map
 
     devices = [ctx.device] if ctx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):

@@ -101,36 +101,55 @@ def available_bytes(device: Any) -> int:
         return 1 << 62  # unknown: do not refuse
 
 
+def _agent_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
+    """Planner candidates and the world model's replay."""
+    a, wm, n = cfg.agent, cfg.world_model, cfg.env.num_envs
+    width = obs_dim * 2 + act_dim
+    parts: dict[str, tuple[float, str]] = {}
+    if a.type in ("fe", "afe"):
+        rows = n * a.candidates * max(a.ensemble, 1) * max(a.draws, 1)
+        parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + a.horizon * act_dim) * 4.0,
+                            f"env.num_envs={n} x agent.candidates={a.candidates} x agent.horizon={a.horizon}")
+    parts["replay buffer"] = (a.replay_capacity * (width + 4) * 4.0 * max(a.ensemble, 1),
+                              f"agent.replay_capacity={a.replay_capacity}")
+    return parts
+
+
+def _trajectory_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
+    """Every position of every copy, kept for the reweighting."""
+    n, steps = cfg.env.num_envs, cfg.run.steps
+    return {"trajectory": (steps * n * 4.0 * 1.2, f"run.steps={steps} x env.num_envs={n}")}
+
+
+def _data_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
+    """The data set, the samples and a full batch."""
+    g, wm = cfg.generative, cfg.world_model
+    dim = max(obs_dim, 3)
+    return {"data and samples": ((cfg.data.n + 2 * g.samples) * dim * 8.0 * 4,
+                                 f"data.n={cfg.data.n}, generative.samples={g.samples}"),
+            "batch": (max(g.batch_size, cfg.data.n) * max(wm.hidden, dim) * max(wm.depth, 1) * 4.0 * 8,
+                      f"generative.batch_size={g.batch_size or 'all'} x world_model.hidden={wm.hidden}")}
+
+
+#: The memory parts a run kind may name (its ``RunKind.memory``).
+ESTIMATES = {"agent": _agent_parts, "trajectory": _trajectory_parts, "data": _data_parts}
+
+
 def estimate_parts(cfg: Any, obs_dim: int = 8, act_dim: int = 4) -> dict[str, tuple[float, str]]:
     """Rough bytes of the big allocations, each with the settings it follows from."""
-    f4 = 4.0
-    wm, env = cfg.world_model, cfg.env
-    n = env.num_envs
+    from experiments.kinds import run_kind
+
+    wm, n = cfg.world_model, cfg.env.num_envs
     width = obs_dim * 2 + act_dim
     parts: dict[str, tuple[float, str]] = {
-        "env copies": (n * (obs_dim + act_dim) * f4 * 16, f"env.num_envs={n}"),
-        "world-model batch": (wm.batch_size * max(wm.hidden, width) * max(wm.depth, 1) * f4 * 8,
+        "env copies": (n * (obs_dim + act_dim) * 4.0 * 16, f"env.num_envs={n}"),
+        "world-model batch": (wm.batch_size * max(wm.hidden, width) * max(wm.depth, 1) * 4.0 * 8,
                               f"world_model.batch_size={wm.batch_size} x world_model.hidden={wm.hidden}"),
-        "world-model weights": (wm.hidden * wm.hidden * max(wm.depth, 1) * f4 * 4,
+        "world-model weights": (wm.hidden * wm.hidden * max(wm.depth, 1) * 4.0 * 4,
                                 f"world_model.hidden={wm.hidden} (weights and Adam state)"),
     }
-    if cfg.run.kind in ("agent", "umbrella", "quickstart"):
-        a = cfg.agent
-        if a.type in ("fe", "afe"):
-            rows = n * a.candidates * max(a.ensemble, 1) * max(a.draws, 1)
-            parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + a.horizon * act_dim) * f4,
-                                f"env.num_envs={n} x agent.candidates={a.candidates} x agent.horizon={a.horizon}")
-        parts["replay buffer"] = (a.replay_capacity * (width + 4) * f4 * max(a.ensemble, 1),
-                                  f"agent.replay_capacity={a.replay_capacity}")
-    if cfg.run.kind == "umbrella":
-        parts["trajectory"] = (cfg.run.steps * n * f4 * 1.2, f"run.steps={cfg.run.steps} x env.num_envs={n}")
-    if cfg.run.kind in ("generative", "novelty"):
-        g = cfg.generative
-        dim = max(obs_dim, 3)
-        parts["data and samples"] = ((cfg.data.n + 2 * g.samples) * dim * 8.0 * 4,
-                                     f"data.n={cfg.data.n}, generative.samples={g.samples}")
-        parts["batch"] = (max(g.batch_size, cfg.data.n) * max(wm.hidden, dim) * max(wm.depth, 1) * f4 * 8,
-                          f"generative.batch_size={g.batch_size or 'all'} x world_model.hidden={wm.hidden}")
+    for name in run_kind(cfg.run.kind).memory:
+        parts.update(ESTIMATES[name](cfg, obs_dim, act_dim))
     return parts
 
 

@@ -20,7 +20,6 @@ deterministic function of the config and the seed on CPU.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import random
 import signal
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 import yaml
 
-from experiments import run_folder
+from experiments import kinds
 from experiments.config import Config, ConfigError, from_dict, to_dict
 from experiments.context import (
     RunContext,
@@ -49,7 +48,8 @@ from experiments.context import (
 )
 from experiments.env_check import check_env
 from experiments.errors import CheckpointError, Terminated
-from experiments.logger import (
+from experiments.io import run_folder
+from experiments.io.logger import (
     LocalLogger,
     MultiLogger,
     WandbLogger,
@@ -57,10 +57,9 @@ from experiments.logger import (
     refuse_symlink,
     truncate_metrics,
 )
-from experiments.placement import make_dir, prepare_run_dir, run_name, target_dir  # noqa: F401 (the runner's API)
-from experiments.progress import OVERALL, count_parts
-from experiments.seeds import run_seeds
-from experiments.status import (
+from experiments.io.placement import make_dir, prepare_run_dir, run_name, target_dir  # noqa: F401 (the runner's API)
+from experiments.io.progress import OVERALL, count_parts
+from experiments.io.status import (
     checkpoint_note,
     note_killed,
     read_status,
@@ -68,14 +67,7 @@ from experiments.status import (
     write_json,
     write_status,
 )
-
-EXPERIMENTS: dict[str, str] = {
-    "generative": "experiments.generative:run",
-    "agent": "experiments.agent_run:run",
-    "novelty": "experiments.novelty_run:run",
-    "umbrella": "experiments.umbrella_run:run",
-    "quickstart": "experiments.quickstart:run",
-}
+from experiments.seeds import run_seeds
 
 TIMING_SUFFIXES = ("_seconds", "_per_second")
 #: Errors that restoring a checkpoint's state raises when the state does not fit the run.
@@ -84,11 +76,11 @@ RUN_FILES = ("config.yaml", "status.json", "metrics.jsonl", "summary.json", "che
 
 
 def experiment_fn(kind: str) -> Callable[[RunContext], dict]:
-    """The ``run(ctx)`` function of an experiment kind."""
-    if kind not in EXPERIMENTS:
-        raise ConfigError(f"run.kind={kind!r} is invalid: expected one of {', '.join(map(repr, EXPERIMENTS))}")
-    module, fn = EXPERIMENTS[kind].split(":")
-    return getattr(importlib.import_module(module), fn)
+    """The ``run(ctx)`` function of run kind ``kind`` (its row of :mod:`experiments.kinds`)."""
+    try:
+        return kinds.run_function(kind)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def seed_everything(seed: int) -> None:
@@ -235,7 +227,7 @@ def draw_coverage_curve(ctx: RunContext) -> Path | None:
     if len(rows) < 2:
         return None
     try:
-        from experiments.maps import plot_coverage_curve
+        from experiments.io.maps import plot_coverage_curve
 
         fig = plot_coverage_curve([r["step"] for r in rows], {ctx.cfg.run.name or ctx.cfg.run.kind:
                                                               [r["explore/coverage"] for r in rows]},
@@ -262,12 +254,10 @@ def preflight(cfg: Config) -> None:
 
     guards.check_config(cfg)
     device = resolve_device(cfg.env.device)
-    dims = check_env(cfg) if cfg.run.kind in ENV_KINDS else {}
+    dims = check_env(cfg) if kinds.run_kind(cfg.run.kind).needs_env else {}
     guards.check_memory(cfg, device, **dims)
     experiment_fn(cfg.run.kind)
 
-
-ENV_KINDS = ("agent", "umbrella")
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = False,
@@ -285,7 +275,7 @@ def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = Fal
         write_config(run_dir, cfg)
         write_status(run_dir, "running", seeds=seeds, pid=os.getpid())
         try:
-            return run_seeds(cfg, run_dir, quiet, resuming=False), run_dir
+            return run_seeds(cfg, run_dir, quiet, resuming=False, run_single=run_single), run_dir
         except KeyboardInterrupt as err:
             write_status(run_dir, "interrupted", error=_error_text(err))
             raise
@@ -331,7 +321,7 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
         preflight(cfg)
         OVERALL.begin(count_parts(cfg), quiet or cfg.logging.quiet)
         if len(cfg.run.seeds) > 1:
-            return run_seeds(cfg, run_dir, quiet, resuming=True), run_dir
+            return run_seeds(cfg, run_dir, quiet, resuming=True, run_single=run_single), run_dir
         if not (run_dir / "checkpoint.pt").is_file():
             raise CheckpointError(f"no checkpoint in {str(run_dir)!r}: the run stopped before writing one, so "
                                   f"there is nothing to resume; start it again in the same folder with "

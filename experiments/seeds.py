@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,11 @@ import numpy as np
 
 from experiments.config import Config
 from experiments.context import load_checkpoint_file
-from experiments.status import write_json, write_status
+from experiments.io.placement import prepare_run_dir
+from experiments.io.status import write_json, write_status
+
+#: ``run_single(cfg, run_dir, seed, quiet, resume=None) -> summary``
+RunOne = Callable[..., dict]
 
 
 def aggregate(summaries: list[dict]) -> dict:
@@ -25,13 +30,12 @@ def aggregate(summaries: list[dict]) -> dict:
     return out
 
 
-def run_seeds(cfg: Config, run_dir: Path, quiet: bool, resuming: bool) -> dict:
+def run_seeds(cfg: Config, run_dir: Path, quiet: bool, resuming: bool, run_single: RunOne) -> dict:
     """Every seed of ``run.seeds`` into ``run_dir/seed_<s>``, then the aggregate summary.
 
     The seeds' W&B runs share a group (``logging.group``, else the run folder's name).
+    ``run_single(cfg, folder, seed, quiet, resume=None)`` runs one seed (the runner's).
     """
-    from experiments.runner import prepare_run_dir, run_single
-
     if not cfg.logging.group:
         cfg = dataclasses.replace(cfg, logging=dataclasses.replace(cfg.logging, group=run_dir.name))
     per_seed = {}

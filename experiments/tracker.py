@@ -172,7 +172,7 @@ class Tracker:
 
     def draw(self, ctx: Any, step: int) -> None:
         """Exploration map (visits per cell, walls = unreachable cells on grid worlds)."""
-        from experiments.maps import plot_exploration_map
+        from experiments.io.maps import plot_exploration_map
 
         counts = self.vis.heatmap().numpy()
         walls = None

@@ -24,6 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from freeenergy.settings import Rule, at_least, between, one_of  # noqa: F401 (the table's rules)
+from freeenergy.settings import widths as width_rule
+
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "leaky_relu", "linear")
 PRIORS = ("normal", "uniform")
 
@@ -55,32 +58,10 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def at_least(lo: float, integer: bool = False) -> tuple[str, Callable[[Any], bool]]:
-    """(valid text, check) for a number >= ``lo``."""
-    kind = "an integer" if integer else "a number"
-    ok = _int if integer else _num
-    return f"{kind} >= {lo:g}", lambda v: ok(v) and v >= lo
+_widths = width_rule()[1]
 
 
-def between(lo: float, hi: float, closed: str = "[]") -> tuple[str, Callable[[Any], bool]]:
-    """(valid text, check) for a number in an interval; ``closed`` e.g. "(]" says which ends count."""
-    def check(v: Any) -> bool:
-        return _num(v) and (v >= lo if closed[0] == "[" else v > lo) and (v <= hi if closed[1] == "]" else v < hi)
-    return f"a number in {closed[0]}{lo:g}, {hi:g}{closed[1]}", check
-
-
-def one_of(*names: str) -> tuple[str, Callable[[Any], bool]]:
-    """(valid text, check) for one of ``names``."""
-    return "one of " + ", ".join(map(repr, names)), lambda v: v in names
-
-
-def _widths(v: Any) -> bool:
-    if isinstance(v, (list, tuple)):
-        return all(_int(h) and h >= 1 for h in v)
-    return _int(v) and v >= 1
-
-
-def option(type_: Any, default: Any, doc: str, rule: tuple[str, Callable[[Any], bool]]) -> Option:
+def option(type_: Any, default: Any, doc: str, rule: Rule) -> Option:
     """An :class:`Option` from a ``(valid, check)`` rule such as ``at_least(1, integer=True)``."""
     return Option(type_, default, doc, rule[0], rule[1])
 

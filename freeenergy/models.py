@@ -11,11 +11,12 @@ and every run kind share one set of names, defaults and checks.
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from freeenergy import entry_points
 from freeenergy import model_table as table
 from freeenergy.model_table import WORLD_MODELS  # noqa: F401  (re-exported: name -> ModelSpec)
 from freeenergy.world_model import WorldModel
@@ -23,10 +24,7 @@ from freeenergy.world_model import WorldModel
 
 def model_class(name: str) -> type[WorldModel]:
     """The class of world model ``name`` (imported from its entry point)."""
-    module, _, qualname = table.spec(name).entry.partition(":")
-    cls: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        cls = getattr(cls, part)
+    cls: type[WorldModel] = entry_points.load(table.spec(name).entry)
     return cls
 
 
@@ -62,3 +60,41 @@ def build_from_settings(
 ) -> WorldModel:
     """``build_world_model`` from a whole config section (see ``options_for``)."""
     return build_world_model(name, input_dim, device=device, **options_for(name, settings))
+
+
+def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+    """Rebuild a model written by ``save`` (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"world-model file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, foreign pickle, ...
+        raise ValueError(f"cannot read world-model file {path}: {exc}") from exc
+    if not isinstance(blob, dict) or not {"class", "kwargs", "state_dict"} <= set(blob):
+        raise ValueError(
+            f"{path} is not a saved world model (expected keys 'class', 'kwargs', 'state_dict')"
+        )
+    name = blob.get("name") or next(
+        (n for n, s in table.WORLD_MODELS.items() if s.entry.endswith(f":{blob['class']}")), None)
+    if name not in table.WORLD_MODELS:
+        raise ValueError(f"{path}: unknown world-model class {blob['class']!r}; "
+                         f"valid: {', '.join(table.WORLD_MODELS)}")
+    kwargs = _legacy_kwargs(name, dict(blob["kwargs"]))
+    model = build_world_model(name, kwargs.pop("input_dim"), device=device, **kwargs)
+    model.load_state_dict(blob["state_dict"])
+    return model
+
+
+def _legacy_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """Keyword names of files saved before the options table (``lam``, ``walkback``, None steps)."""
+    renames = {"lam": "code_penalty", "walkback": "passes"}
+    if name == "mc_ae":
+        renames["corruption"] = "chain_corruption"
+    kw = {renames.get(k, k): v for k, v in kw.items()}
+    for key in ("sample_steps", "complete_steps"):
+        if key in kw and kw[key] is None:
+            kw[key] = 0
+    if name == "gan" and kw.get("disc_hidden") is None and "disc_hidden" in kw:
+        kw["disc_hidden"] = []
+    return kw

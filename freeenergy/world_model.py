@@ -17,7 +17,7 @@ offers:
 - ``encode``/``decode`` and ``save``/``load``.
 
 Every model is a row of :mod:`freeenergy.model_table` (its name, class and
-options), so that ``WorldModel.load`` can rebuild any of them from a file
+options), so that ``freeenergy.models.load_world_model`` can rebuild any of them from a file
 written by ``save``.
 """
 
@@ -258,46 +258,6 @@ class WorldModel(nn.Module):
                 "state_dict": state}
         torch.save(blob, tmp)
         tmp.replace(path)
-
-    @staticmethod
-    def load(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
-        """Rebuild a model written by ``save`` (``torch.load(weights_only=True)``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"world-model file not found: {path}")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt file, foreign pickle, ...
-            raise ValueError(f"cannot read world-model file {path}: {exc}") from exc
-        if not isinstance(blob, dict) or not {"class", "kwargs", "state_dict"} <= set(blob):
-            raise ValueError(
-                f"{path} is not a saved world model (expected keys 'class', 'kwargs', 'state_dict')"
-            )
-        from freeenergy.models import build_world_model
-
-        name = blob.get("name") or next(
-            (n for n, s in table.WORLD_MODELS.items() if s.entry.endswith(f":{blob['class']}")), None)
-        if name not in table.WORLD_MODELS:
-            raise ValueError(f"{path}: unknown world-model class {blob['class']!r}; "
-                             f"valid: {', '.join(table.WORLD_MODELS)}")
-        kwargs = _legacy_kwargs(name, dict(blob["kwargs"]))
-        model = build_world_model(name, kwargs.pop("input_dim"), device=device, **kwargs)
-        model.load_state_dict(blob["state_dict"])
-        return model
-
-
-def _legacy_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
-    """Keyword names of files saved before the options table (``lam``, ``walkback``, None steps)."""
-    renames = {"lam": "code_penalty", "walkback": "passes"}
-    if name == "mc_ae":
-        renames["corruption"] = "chain_corruption"
-    kw = {renames.get(k, k): v for k, v in kw.items()}
-    for key in ("sample_steps", "complete_steps"):
-        if key in kw and kw[key] is None:
-            kw[key] = 0
-    if name == "gan" and kw.get("disc_hidden") is None and "disc_hidden" in kw:
-        kw["disc_hidden"] = []
-    return kw
 
 
 def normalised_weights(weights: Tensor | None, like: Tensor) -> Tensor | None:

@@ -46,9 +46,9 @@ def _isolated_wandb_and_matplotlib(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def toy_kind(monkeypatch):
     """Run kind ``agent`` is the tiny toy experiment of ``tests/toy_experiment.py`` (no env probe)."""
-    import experiments.runner as runner
+    from experiments import kinds
+    from toy_experiment import TOY_KIND
 
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
+    monkeypatch.setitem(kinds.RUN_KINDS, "agent", TOY_KIND)
     for key in ("TOY_SLEEP", "TOY_NAN_AT", "TOY_INTERRUPT_AT"):
         monkeypatch.delenv(key, raising=False)

@@ -31,7 +31,7 @@ def strip_timing(value):
 
 
 def preset_summary(name: str, out: Path) -> dict:
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve(name, ["logging.wandb=disabled", "logging.quiet=true", "run.seeds=[]", "run.seed=0"],
@@ -41,7 +41,7 @@ def preset_summary(name: str, out: Path) -> dict:
 
 
 def preset_names() -> list[str]:
-    from experiments.presets import preset_names as names
+    from experiments.config.presets import preset_names as names
 
     return list(names())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from experiments.presets import resolve
+from experiments.config.presets import resolve
 from experiments.runner import run_experiment
 
 AGENT_PRESETS = ["darkroom-fe", "darkroom-afe", "maze-afe", "maze-random", "maze-count", "maze-rnd",
@@ -44,8 +44,8 @@ def test_same_seed_gives_the_same_summary(tmp_path):
 
 def test_resume_from_checkpoint_continues_from_its_step(tmp_path):
     from experiments.context import RunContext, load_checkpoint_file
-    from experiments.agent_run import run
-    from experiments.logger import LocalLogger, MultiLogger
+    from experiments.kinds.agent import run
+    from experiments.io.logger import LocalLogger, MultiLogger
 
     cfg = resolve("maze-afe", ["logging.wandb=disabled", "run.steps=12", "run.checkpoint_every=6"], debug=True)
     out = tmp_path / "r"

@@ -6,8 +6,8 @@ import torch
 
 from agents.explore import Visitation
 from agents.ppo import PPOSettings, gae, ppo_settings
-from experiments.agent_run import make_agent, make_env
 from experiments.config import Config, ConfigError, build
+from experiments.kinds.agent import make_agent, make_env
 
 
 def _cfg(env: dict, agent: dict, wm: dict | None = None) -> Config:

@@ -91,7 +91,7 @@ def test_help_mentions_every_command(capsys):
 def test_quickstart_composes_sub_runs_and_resumes_them(tmp_path, toy_kind, capsys, monkeypatch):
     """The quickstart machinery on two toy presets: sub-folders, side-by-side figure,
     combined summary; an interrupt in the second sub-run resumes without redoing the first."""
-    from experiments import presets
+    from experiments.config import presets
 
     for name in ("toy-a", "toy-b"):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({

@@ -7,8 +7,7 @@ import torch
 from freeenergy.code_prior import GaussianMixturePrior
 from freeenergy.data import parabola
 from freeenergy.metrics import support_fraction
-from freeenergy.models import build_world_model
-from freeenergy.world_model import WorldModel
+from freeenergy.models import build_world_model, load_world_model
 
 
 def two_clusters(n: int = 2000) -> torch.Tensor:
@@ -69,7 +68,7 @@ def test_rae_gmm_fits_lazily_and_round_trips(tmp_path):
     m.save(tmp_path / "m.pt")
     blob = torch.load(tmp_path / "m.pt", weights_only=True)
     assert "code_prior.chol" in blob["state_dict"] and "_seen" not in blob["state_dict"]
-    back = WorldModel.load(tmp_path / "m.pt")
+    back = load_world_model(tmp_path / "m.pt")
     assert type(back).__name__ == "RAEGMM" and back.code_prior.components == m.code_prior.components
     a = m.sample(50, generator=torch.Generator().manual_seed(3))
     b = back.sample(50, generator=torch.Generator().manual_seed(3))

@@ -6,8 +6,7 @@ import dataclasses
 import pytest
 import yaml
 
-from experiments import presets
-from experiments.config import Config, ConfigError, build, field_docs, field_table, from_dict, to_dict
+from experiments.config import Config, ConfigError, build, field_docs, field_table, from_dict, presets, to_dict
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_planning_agent_acts_on_cuda(method):
 def test_amortised_agent_runs_on_cuda(tmp_path):
     if not _knows_amortised():
         pytest.skip("agent.type=amortised is not part of this build")
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve("maze-afe", ["agent.type=amortised", "env.device=cuda", "logging.wandb=disabled",
@@ -88,7 +88,7 @@ def test_amortised_agent_runs_on_cuda(tmp_path):
 
 def _knows_amortised() -> bool:
     from experiments.config import ConfigError
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
 
     try:
         resolve("maze-afe", ["agent.type=amortised"], debug=True)
@@ -99,9 +99,9 @@ def _knows_amortised() -> bool:
 
 def test_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
     """A run on the GPU, its checkpoint read on the CPU into a CPU agent, and resumed there."""
-    from experiments.agent_run import make_agent, make_env
+    from experiments.config.presets import resolve
     from experiments.context import load_checkpoint_file
-    from experiments.presets import resolve
+    from experiments.kinds.agent import make_agent, make_env
     from experiments.runner import run_experiment
 
     over = ["env.device=cuda", "logging.wandb=disabled", "run.seeds=[]"]

@@ -16,7 +16,7 @@ import torch
 from experiments.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-# The deterministic configuration (see experiments/distributed.py): a noise-free loss and
+# The deterministic configuration (see experiments/scale/distributed.py): a noise-free loss and
 # random actions throughout; 4 copies and batches of 32 split evenly over 2 processes.
 DETERMINISTIC = ["logging.wandb=disabled", "run.seeds=[]", "world_model.name=ae", "agent.type=fe",
                  "agent.warmup_steps=100000", "env.num_envs=4", "world_model.batch_size=32", "run.threads=1"]

@@ -11,10 +11,10 @@ import torch
 
 from envs.darkroom import DarkRoomTwin
 from experiments.config import ConfigError
+from experiments.config.presets import resolve
 from experiments.context import RunContext, load_checkpoint_file
 from experiments.driver import run_agent
-from experiments.logger import LocalLogger
-from experiments.presets import resolve
+from experiments.io.logger import LocalLogger
 from experiments.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_experiments_know_no_particular_world():
 
 @pytest.mark.parametrize("override", ["env.vector=async", "env.map_xy=[0, 1]"])
 def test_umbrella_run_honours_env_vector_and_map_xy(override):
-    from experiments.umbrella_run import build_env
+    from experiments.kinds.umbrella import build_env
 
     cfg = resolve("umbrella-muller-brown", ["logging.wandb=disabled", override], debug=True)
     with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):

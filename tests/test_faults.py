@@ -235,10 +235,10 @@ def test_data_too_small_for_the_split_is_one_line(tmp_path, capsys):
 
 
 def test_corrupt_metrics_file_on_resume_keeps_the_good_rows(tmp_path, capsys, monkeypatch):
-    import experiments.runner as runner
+    from experiments import kinds
+    from toy_experiment import TOY_KIND
 
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
+    monkeypatch.setitem(kinds.RUN_KINDS, "agent", TOY_KIND)
     monkeypatch.setenv("TOY_INTERRUPT_AT", "23")
     cfg = tmp_path / "toy.yaml"
     cfg.write_text(json.dumps({"config": {"run": {"kind": "agent", "steps": 40, "checkpoint_every": 10},
@@ -254,7 +254,7 @@ def test_corrupt_metrics_file_on_resume_keeps_the_good_rows(tmp_path, capsys, mo
 
 
 def test_generative_model_with_non_finite_samples_fails(tmp_path, capsys, monkeypatch):
-    from experiments import generative
+    from experiments.kinds import generative
 
     real = generative.draw_samples
     monkeypatch.setattr(generative, "draw_samples", lambda *a: real(*a) * np.nan)  # a model that diverged
@@ -270,7 +270,7 @@ def test_every_fault_class_is_listed_once():
 
 
 def test_exploration_map_names_axes_marks_start_and_says_whose_visits():
-    from experiments import maps
+    from experiments.io import maps
 
     fig = maps.plot_exploration_map(np.ones((4, 4)), ((0.0, 1.0), (0.0, 1.0)), xlabel="pos[0]", ylabel="pos[1]",
                                     start=(0.5, 0.5), title="MyEnv: visits")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.config import ConfigError
-from experiments.presets import resolve
+from experiments.config.presets import resolve
 from experiments.runner import run_experiment
 
 MODELS = ["rae", "rae_gmm", "ae", "mc_ae", "vae", "dae", "gan"]

@@ -14,9 +14,11 @@ import pytest
 import yaml
 
 import experiments.runner as runner
-from experiments import maps
+from experiments import kinds
+from toy_experiment import TOY_KIND
+from experiments.io import maps
 from experiments.config import build, Config
-from experiments.logger import (LocalLogger, MultiLogger, WandbLogger, WandbWarning, read_metrics,
+from experiments.io.logger import (LocalLogger, MultiLogger, WandbLogger, WandbWarning, read_metrics,
                                 truncate_metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +35,7 @@ def toy_cfg(**sections) -> Config:
 
 @pytest.fixture
 def toy_kind(monkeypatch):
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
+    monkeypatch.setitem(kinds.RUN_KINDS, "agent", TOY_KIND)
 
 
 # ------------------------------------------------------------------ local files

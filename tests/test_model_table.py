@@ -5,13 +5,13 @@ import pytest
 import torch
 
 import envs
-from experiments import generative, novelty_run
 from experiments.build import make_world
 from experiments.config import Config, ConfigError, WorldModelConfig, build, field_docs, to_dict
+from experiments.kinds import generative
+from experiments.kinds import novelty as novelty_run
 from freeenergy import model_table as table
-from freeenergy.models import build_world_model, options_for
+from freeenergy.models import build_world_model, load_world_model, options_for
 from freeenergy.rae import RAE
-from freeenergy.world_model import WorldModel
 
 NAMES = list(table.model_names())
 #: Settings a user might write; each model takes the ones its row lists.
@@ -144,6 +144,6 @@ def test_files_saved_before_the_table_still_load(tmp_path):
               "prior": "normal", "sample_steps": 20, "complete_steps": 5, "lr": 1e-3}
     path = tmp_path / "old.pt"
     torch.save({"class": "WalkbackDAE", "kwargs": legacy, "state_dict": new.state_dict()}, path)
-    loaded = WorldModel.load(path)
+    loaded = load_world_model(path)
     assert loaded.walkback == 2 and loaded.lam == pytest.approx(0.03)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), new.parameters()))

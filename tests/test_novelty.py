@@ -110,7 +110,7 @@ def test_spectral_statistics():
 
 
 def test_novelty_preset_runs_at_debug_size(tmp_path):
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve("novelty-waves", ["logging.wandb=disabled"], debug=True)

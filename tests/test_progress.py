@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-import experiments.runner as runner
-from experiments import cli
-from experiments.progress import Overall
+from experiments import cli, kinds
+from experiments.io.progress import Overall
+from toy_experiment import TOY_KIND
 
 
 def test_overall_fraction_and_eta_line(monkeypatch):
@@ -20,8 +20,7 @@ def test_overall_fraction_and_eta_line(monkeypatch):
 
 
 def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(runner.EXPERIMENTS, "agent", "toy_experiment:run")
-    monkeypatch.setattr(runner, "ENV_KINDS", ())
+    monkeypatch.setitem(kinds.RUN_KINDS, "agent", TOY_KIND)
     monkeypatch.setenv("FREEENERGY_PROGRESS_SECONDS", "0.000001")
     cfg = tmp_path / "toy.yaml"
     cfg.write_text(json.dumps({"config": {"run": {"kind": "agent", "steps": 20, "seeds": [0, 1]},

@@ -191,7 +191,7 @@ def test_importance_weights_stay_finite_far_outside_every_window():
 
 
 def test_amortised_agent_weights_its_rollout_replay_rows():
-    from experiments.agent_run import make_agent, make_env
+    from experiments.kinds.agent import make_agent, make_env
 
     cfg = build(Config, {"env": {"id": "freeenergy/LargeMaze-v0", "num_envs": N}, "umbrella": {"windows": 2},
                          "agent": {"type": "amortised", "bonus": "afe", "warmup_steps": 1, "ppo": {"rollout": T}},
@@ -218,7 +218,7 @@ def test_amortised_agent_weights_its_rollout_replay_rows():
 
 @pytest.mark.parametrize("preset", ["maze-large-umbrella-afe", "deepsea-umbrella-afe"])
 def test_umbrella_preset_runs_end_to_end_at_debug_size(tmp_path, preset):
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve(preset, ["logging.wandb=disabled", "umbrella.refresh=8", "run.steps=40"], debug=True)

@@ -99,7 +99,7 @@ def test_rare_cells_and_visits():
 
 
 def test_maze_umbrella_preset_runs_at_debug_size(tmp_path):
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve("maze-umbrella-afe", ["logging.wandb=disabled", "umbrella.reset_fraction=0.5",

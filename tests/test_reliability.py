@@ -16,7 +16,7 @@ import yaml
 from toy_runs import ROOT, TOY, cli_run, toy_yaml
 
 import experiments.runner as runner
-from experiments.logger import read_metrics
+from experiments.io.logger import read_metrics
 
 
 def comparable(summary: dict) -> dict:
@@ -333,7 +333,7 @@ def test_real_agent_sigterm_checkpoints_the_step_reached(tmp_path, preset):
 
 
 def test_overwrite_removes_the_old_runs_files_and_only_those(tmp_path, capsys):
-    from experiments import run_folder
+    from experiments.io import run_folder
 
     out = tmp_path / "r"
     args = ["run", "maze-random", "--debug", "logging.wandb=disabled", "--out", str(out), "--quiet"]

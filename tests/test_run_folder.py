@@ -15,8 +15,9 @@ import torch
 import yaml
 from toy_runs import TOY, cli_run, toy_yaml
 
-from experiments import run_folder, runner
-from experiments.logger import read_metrics
+from experiments import runner
+from experiments.io import run_folder
+from experiments.io.logger import read_metrics
 
 
 def one_line_error(err: str) -> bool:
@@ -197,9 +198,9 @@ def _interrupt_once(monkeypatch, module, name: str, after: int) -> None:
 
 
 @pytest.mark.parametrize("preset, module, fn, after, extra", [
-    ("generative-parabola", "experiments.generative", "_one_model", 3, ["generative.models=[rae,ae,vae]"]),
-    ("novelty-waves", "experiments.novelty_run", "reconstruction_error", 4, ["novelty.rounds=2"]),
-    ("umbrella-muller-brown", "experiments.umbrella_run", "sample", 2, ["run.steps=120"]),
+    ("generative-parabola", "experiments.kinds.generative", "_one_model", 3, ["generative.models=[rae,ae,vae]"]),
+    ("novelty-waves", "experiments.kinds.novelty", "reconstruction_error", 4, ["novelty.rounds=2"]),
+    ("umbrella-muller-brown", "experiments.kinds.umbrella", "sample", 2, ["run.steps=120"]),
 ])
 def test_every_kind_checkpoints_on_ctrl_c_and_resumes_to_the_same_result(tmp_path, capsys, monkeypatch, preset,
                                                                           module, fn, after, extra):
@@ -236,7 +237,7 @@ def test_every_kind_checkpoints_on_ctrl_c_and_resumes_to_the_same_result(tmp_pat
 def test_checkpoint_of_another_run_kind_or_shape_is_refused(tmp_path, capsys, monkeypatch):
     """A checkpoint copied from another preset (other shapes) fails as one line, not a traceback."""
     args = ["--debug", "logging.wandb=disabled", "--quiet"]
-    _interrupt_once(monkeypatch, importlib_module("experiments.novelty_run"), "reconstruction_error", 1)
+    _interrupt_once(monkeypatch, importlib_module("experiments.kinds.novelty"), "reconstruction_error", 1)
     assert cli_run(["run", "novelty-waves", *args, "--out", str(tmp_path / "n")], capsys)[0] == 130
     monkeypatch.undo()
     ckpt = torch.load(tmp_path / "n" / "checkpoint.pt", weights_only=True)

@@ -15,8 +15,8 @@ import yaml
 from experiments.cli import main
 from experiments.config import ConfigError
 from experiments.errors import UserError
-from experiments.sweep_spec import expand, parse_sweep
-from experiments.sweep_table import interval
+from experiments.scale.sweep_spec import expand, parse_sweep
+from experiments.scale.sweep_table import interval
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tiny trials: the test is about the sweep machinery, not the agents.
@@ -84,7 +84,7 @@ def test_missing_base_preset_and_unknown_preset(tmp_path):
 
 
 def test_missing_ray_gives_the_install_hint(monkeypatch):
-    from experiments import sweep
+    from experiments.scale import sweep
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(UserError, match=r"pip install 'freeenergy\[sweep\]'"):
@@ -109,7 +109,7 @@ def _summaries(folder: Path) -> dict[str, float]:
 @pytest.mark.timeout(300)
 def test_exploration_sweep_resumes_after_kill_and_writes_its_table(ray_session, tmp_path):
     """3 methods x 10 seeds: killed (SIGKILL) part-way, re-run, and every trial done exactly once."""
-    from experiments.sweep import run_sweep
+    from experiments.scale.sweep import run_sweep
 
     out = tmp_path / "sweep"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
@@ -139,7 +139,7 @@ def test_exploration_sweep_resumes_after_kill_and_writes_its_table(ray_session, 
 
 @pytest.mark.timeout(120)
 def test_a_failed_trial_is_recorded_and_the_others_finish(ray_session, tmp_path):
-    from experiments.sweep import run_sweep
+    from experiments.scale.sweep import run_sweep
 
     data = _spec(**{"env.id": {"values": ["freeenergy/MultiRoom-v0", "freeenergy/NoSuchWorld-v0"]},
                     "run.seed": {"values": [0]}})

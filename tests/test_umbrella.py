@@ -184,7 +184,7 @@ def test_histogram_pmf_and_rmse_shift_invariance():
 
 
 def test_umbrella_preset_runs_at_debug_size(tmp_path):
-    from experiments.presets import resolve
+    from experiments.config.presets import resolve
     from experiments.runner import run_experiment
 
     cfg = resolve("umbrella-muller-brown", ["logging.wandb=disabled"], debug=True)

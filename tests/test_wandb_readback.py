@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.logger import read_metrics, sync_commands
+from experiments.io.logger import read_metrics, sync_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 

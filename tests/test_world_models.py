@@ -7,7 +7,7 @@ import torch
 
 from freeenergy.data import parabola
 from freeenergy.metrics import energy_distance
-from freeenergy.models import WORLD_MODELS, build_from_settings, build_world_model, options_for
+from freeenergy.models import WORLD_MODELS, build_from_settings, build_world_model, load_world_model, options_for
 from freeenergy.rae import RAE
 from freeenergy.world_model import WorldModel
 
@@ -129,7 +129,7 @@ def test_save_load_round_trip(name, tmp_path):
     m.fit_step(torch.randn(32, 3))
     path = tmp_path / f"{name}.pt"
     m.save(path)
-    m2 = WorldModel.load(path, device="cpu")
+    m2 = load_world_model(path, device="cpu")
     assert type(m2) is type(m)
     assert m2.init_kwargs == m.init_kwargs
     for (k, v), (k2, v2) in zip(m.state_dict().items(), m2.state_dict().items()):
@@ -149,19 +149,19 @@ def test_deepcopy_keeps_settings_and_weights():
 
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
-        WorldModel.load(tmp_path / "missing.pt")
+        load_world_model(tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="cannot read"):
-        WorldModel.load(bad)
+        load_world_model(bad)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(ValueError, match="not a saved world model"):
-        WorldModel.load(other)
+        load_world_model(other)
     unknown = tmp_path / "unknown.pt"
     torch.save({"class": "Nope", "kwargs": {}, "state_dict": {}}, unknown)
     with pytest.raises(ValueError, match="unknown world-model class 'Nope'"):
-        WorldModel.load(unknown)
+        load_world_model(unknown)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -23,9 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import maps  # noqa: E402
+from experiments.io import maps  # noqa: E402
+from experiments.kinds import RunKind  # noqa: E402
 
 BOUNDS = ((0.0, 8.0), (0.0, 8.0))
+#: The toy as a run kind: one row, as a user's own run kind would be (no env probe).
+TOY_KIND = RunKind("toy_experiment:run", "the tests' toy experiment", memory=("agent",))
 
 
 def run(ctx) -> dict:
@@ -91,9 +94,7 @@ class TextEnv(gym.Env):
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import experiments.runner as runner
-    from experiments import cli
+    from experiments import cli, kinds
 
-    runner.EXPERIMENTS["agent"] = "toy_experiment:run"
-    runner.ENV_KINDS = ()
+    kinds.RUN_KINDS["agent"] = TOY_KIND
     sys.exit(cli.main(sys.argv[1:]))

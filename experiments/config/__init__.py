@@ -28,7 +28,6 @@ from experiments.config.engine import (
 )
 from experiments.config.sections import (
     BONUSES,
-    KINDS,
     AgentConfig,
     EnvConfig,
     RunConfig,
@@ -42,7 +41,7 @@ from experiments.config.studies import (
 )
 
 __all__ = ["AgentConfig", "BONUSES", "Config", "ConfigError", "DataConfig", "EnvConfig", "GenerativeConfig",
-           "KINDS", "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RunConfig", "UmbrellaConfig",
+           "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RunConfig", "UmbrellaConfig",
            "WorldModelConfig", "build", "doc", "field_docs", "field_table", "from_dict", "to_dict",
            "unknown_key_error"]
 

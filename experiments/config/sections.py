@@ -5,14 +5,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from experiments import agent_table
+from experiments import agent_table, kinds
 from experiments.config.engine import ConfigError, _one_of, _require, doc
 from freeenergy import model_table as wm_table
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    kind: str = doc("agent", "Experiment kind: generative, agent, novelty, umbrella or quickstart.")
+    kind: str = doc("agent", f"Experiment kind: {', '.join(kinds.kind_names())}.")
     name: str = doc("", "Experiment name (the preset's name by default); part of the run folder name.")
     seed: int = doc(0, "Seed for torch, numpy and the environments; the same seed on CPU gives the same summary.")
     seeds: tuple[int, ...] = doc((), "Several seeds: the run repeats once per seed and reports mean and spread.")
@@ -23,7 +23,7 @@ class RunConfig:
     threads: int = doc(0, "Torch CPU threads (0: torch's default). Results depend on it only through float rounding.")
 
     def __post_init__(self) -> None:
-        _one_of("run.kind", self.kind, KINDS)
+        _one_of("run.kind", self.kind, kinds.kind_names())
         _require(self.steps >= 1, "run.steps", self.steps, "an integer >= 1")
         _require(self.checkpoint_every >= 0, "run.checkpoint_every", self.checkpoint_every, "an integer >= 0")
         _require(self.seed >= 0, "run.seed", self.seed, "an integer >= 0")
@@ -34,8 +34,6 @@ class RunConfig:
         bad = [c for c in self.name if c in '/\\:*?"<>|']
         _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > |")
 
-
-KINDS = ("generative", "agent", "novelty", "umbrella", "quickstart")
 
 
 @dataclass(frozen=True)

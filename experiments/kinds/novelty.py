@@ -102,7 +102,7 @@ def _start_or_resume(ctx: RunContext, model: Any, data: torch.Tensor, gen: torch
 
 
 def run(ctx: RunContext) -> dict:
-    from experiments import maps
+    from experiments.io import maps
 
     cfg, nc = ctx.cfg, ctx.cfg.novelty
     if cfg.data.name != "waves":

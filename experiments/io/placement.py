@@ -8,16 +8,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from experiments import run_folder
+from experiments import kinds
 from experiments.config import Config
 from experiments.errors import OutputDirError
+from experiments.io import run_folder
 
 
 def _short_env(cfg: Config) -> str:
-    if cfg.run.kind in ("generative", "novelty"):
+    source = kinds.run_kind(cfg.run.kind).folder
+    if source == "data":
         return cfg.data.name
-    if cfg.run.kind == "quickstart":
-        return "quickstart"
+    if source == "kind":
+        return cfg.run.kind
     return cfg.env.id.split("/")[-1].split(":")[-1].replace(" ", "")
 
 

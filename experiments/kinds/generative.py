@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from experiments.config import ConfigError, WorldModelConfig, build, to_dict
-from experiments.presets import PRESET_DIR
+from experiments.config.presets import PRESET_DIR
 from freeenergy import metrics, model_table
 from freeenergy.data import Standardiser, load_array, make_synthetic, split
 from freeenergy.models import build_from_settings, build_world_model

@@ -41,9 +41,9 @@ from typing import Any
 import yaml
 
 from experiments.config import Config, ConfigError, field_table
-from experiments.presets import deep_merge, load_preset, resolve
+from experiments.config.presets import deep_merge, load_preset, resolve
 
-SWEEP_DIR = Path(__file__).parent / "sweeps"
+SWEEP_DIR = Path(__file__).parents[1] / "sweeps"
 TOP_KEYS = ("program", "method", "metric", "parameters", "name", "description", "project", "entity",
             "early_terminate", "command", "run_cap")
 METHODS = ("grid", "random")

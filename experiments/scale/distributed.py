@@ -311,7 +311,7 @@ class DistContext(RunContext):
 def _follower_ctx(cfg: Config, run_dir: Path, seed: int, resume: dict | None) -> RunContext:
     """The context of a rank > 0: same config and seed, reports nothing (rank 0 writes the folder)."""
     from experiments.context import resolve_device
-    from experiments.logger import Logger
+    from experiments.io.logger import Logger
     from experiments.runner import seed_everything
 
     if cfg.run.threads:

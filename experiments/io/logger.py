@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.errors import OutputDirError
-from experiments.run_folder import record, temp_name
+from experiments.io.run_folder import record, temp_name
 
 
 class WandbWarning(UserWarning):

@@ -29,10 +29,10 @@ from typing import Any
 import yaml
 
 from experiments.config import ConfigError
+from experiments.config.presets import overrides_to_dict, resolve
 from experiments.errors import OutputDirError, UserError
-from experiments.presets import overrides_to_dict, resolve
 from experiments.runner import prepare_run_dir, read_status, write_json, write_status
-from experiments.sweep_spec import (
+from experiments.scale.sweep_spec import (
     SweepSpec,
     Trial,
     check_trials,
@@ -40,7 +40,7 @@ from experiments.sweep_spec import (
     load_sweep,
     trial_overrides,
 )
-from experiments.sweep_table import write_table
+from experiments.scale.sweep_table import write_table
 
 INSTALL_HINT = "sweeps need Ray Tune, which is not installed: pip install 'freeenergy[sweep]' (or 'ray[tune]')"
 

@@ -98,5 +98,7 @@ class PartBar(tqdm):
 
 def count_parts(cfg: Any) -> int:
     """Runs a command makes (seeds; a quickstart's parts and itself), for the overall progress."""
-    per_seed = len(cfg.quickstart.runs) + 1 if cfg.run.kind == "quickstart" else 1
+    from experiments.kinds import run_kind
+
+    per_seed = run_kind(cfg.run.kind).parts(cfg)
     return max(len(cfg.run.seeds), 1) * per_seed

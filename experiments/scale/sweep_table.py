@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from experiments.context import atomic_write_bytes
-from experiments.sweep_spec import SEED_KEY, SweepSpec, Trial
+from experiments.scale.sweep_spec import SEED_KEY, SweepSpec, Trial
 
 
 def summary_value(summary: dict, key: str) -> float | None:

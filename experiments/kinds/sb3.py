@@ -97,9 +97,9 @@ def check_action_space(cfg: Config, action_space: Any) -> None:
 
 def make_model(cfg: Config, venv: Any, ctx: RunContext) -> Any:
     """The SB3 algorithm ``agent.type`` on ``venv`` with ``agent.sb3_kwargs``."""
-    from experiments.build import load_entry
+    from freeenergy.entry_points import load
 
-    algo_cls = load_entry(agent_table.AGENTS[cfg.agent.type].entry)
+    algo_cls = load(agent_table.AGENTS[cfg.agent.type].entry)
     check_action_space(cfg, venv.action_space)
     try:
         return algo_cls("MlpPolicy", venv, seed=ctx.seed, device=ctx.device, verbose=0,

@@ -10,7 +10,7 @@ import yaml
 
 from experiments.config import Config, to_dict
 from experiments.context import atomic_write_bytes
-from experiments.run_folder import remove_stray_temps
+from experiments.io.run_folder import remove_stray_temps
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,4 +1,4 @@
-"""Hooks of the agent loop for data-parallel runs (see :mod:`experiments.distributed`).
+"""Hooks of the agent loop for data-parallel runs (see :mod:`experiments.scale.distributed`).
 
 The tracker of a data-parallel run: every rank counts its own copies; figures and maps
 are computed from the all-reduced counts, so rank 0 reports every copy."""
@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 from agents.explore import Visitation
 from experiments.context import RunContext
-from experiments.distributed import Dist, gather_rows
+from experiments.scale.distributed import Dist, gather_rows
 from experiments.tracker import Tracker
 
 
@@ -90,7 +90,7 @@ class _SharedVisitation(Visitation):
 def setup(ctx: RunContext, generator: torch.Generator) -> tuple[RunContext, Any, Any, Tracker]:
     """This rank's context, env copies, agent and tracker for a data-parallel agent run."""
     from experiments.build import make_agent, make_env
-    from experiments.distributed import DistContext, ShardEnv, current, shard_agent
+    from experiments.scale.distributed import DistContext, ShardEnv, current, shard_agent
 
     d = current()
     cfg = ctx.cfg
@@ -106,7 +106,7 @@ def setup(ctx: RunContext, generator: torch.Generator) -> tuple[RunContext, Any,
 
 def finish(result: dict, ctx: RunContext) -> dict:
     """Whole-job figures in the summary: env steps and env-steps/s of all ranks together."""
-    from experiments.distributed import current
+    from experiments.scale.distributed import current
 
     d = current()
     result = dict(result)

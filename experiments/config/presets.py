@@ -25,7 +25,7 @@ import yaml
 
 from experiments.config import Config, ConfigError, build
 
-PRESET_DIR = Path(__file__).parent / "presets"
+PRESET_DIR = Path(__file__).parents[1] / "presets"
 
 
 def preset_names() -> list[str]:

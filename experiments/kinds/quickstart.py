@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments.config import Config, to_dict
+from experiments.config.presets import deep_merge, resolve
 from experiments.context import RunContext, load_checkpoint_file
-from experiments.logger import read_metrics
-from experiments.presets import deep_merge, resolve
+from experiments.io.logger import read_metrics
 
 # Headline figures copied from each sub-run's summary into the combined one.
 HEADLINE = ("coverage", "unique_cells", "dark_fraction", "final_free_energy", "env_steps")
@@ -81,7 +81,7 @@ def _title(name: str, s: dict) -> str:
 
 def run(ctx: RunContext) -> dict:
     """Run every preset of ``quickstart.runs``; draw and summarise them together."""
-    from experiments import maps
+    from experiments.io import maps
 
     runs = list(ctx.cfg.quickstart.runs)
     state = ctx.load_checkpoint()

@@ -5,7 +5,7 @@ Agent-contract loop (:func:`experiments.driver.run_agent`); stable-baselines3
 algorithms (``ppo``, ``a2c``, ``dqn``, ``sac``) learn through
 :class:`agents.bonus.SurpriseBonusVecEnv` with the bonus named by
 ``agent.bonus`` and reach the same driver through a callback
-(:mod:`experiments.sb3_run`). Both report the same summary keys:
+(:mod:`experiments.kinds.sb3`). Both report the same summary keys:
 
 ``env_steps``, ``env_steps_per_second``, ``coverage``, ``unique_cells``,
 ``final_free_energy`` (mean free energy of real transitions over the last
@@ -25,7 +25,7 @@ from experiments.build import make_agent, make_bonus, make_env
 from experiments.config import Config
 from experiments.context import RunContext
 from experiments.driver import StepHook, run_agent
-from experiments.sb3_run import SB3_ALGOS
+from experiments.kinds.sb3 import SB3_ALGOS
 from experiments.tracker import Tracker
 
 __all__ = ["make_agent", "make_env", "run"]  # the builders live in experiments.build
@@ -58,18 +58,18 @@ def run(ctx: RunContext) -> dict:
     cfg, device = ctx.cfg, ctx.device
     generator = torch.Generator(device=device)
     generator.manual_seed(ctx.seed)
-    from experiments.distributed import check_single_process, current
+    from experiments.scale.distributed import check_single_process, current
 
-    job, tracker = current(), None  # job: a torchrun data-parallel run (experiments.distributed)
+    job, tracker = current(), None  # job: a torchrun data-parallel run (experiments.scale.distributed)
     if job is not None:
-        from experiments.data_parallel import setup
+        from experiments.scale.data_parallel import setup
 
         ctx, env, agent, tracker = setup(ctx, generator)
     else:
         check_single_process(ctx.load_checkpoint())
         env = make_env(cfg, device)
     if cfg.agent.type in SB3_ALGOS:
-        from experiments.sb3_run import run_sb3
+        from experiments.kinds.sb3 import run_sb3
 
         return run_sb3(ctx, env, make_bonus(cfg, env, device, generator), generator=generator)
     if job is None:
@@ -84,7 +84,7 @@ def run(ctx: RunContext) -> dict:
     result = run_agent(ctx, env, agent, generator=generator, extra_hooks=hooks,
                        label=f"{cfg.run.name or cfg.agent.type}", tracker=tracker)
     if job is not None:
-        from experiments.data_parallel import finish
+        from experiments.scale.data_parallel import finish
 
         result = finish(result, ctx)
     return result

@@ -32,7 +32,7 @@ from experiments.errors import CheckpointError
 from experiments.guards import DivergenceGuard
 from experiments.io.logger import Logger
 from experiments.io.progress import PartBar
-from experiments.io.run_folder import record, temp_name
+from experiments.io.run_folder import record, refuse_symlink, temp_name, write_new
 
 CHECKPOINT_FORMAT = 1
 
@@ -57,17 +57,14 @@ def resolve_device(name: str) -> torch.device:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, then rename: a reader never sees half a file."""
     path = Path(path)
+    refuse_symlink(path)  # replacing a link would drop the user's link; never write through one
     tmp = temp_name(path)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_new(tmp, data, sync=True)
         os.replace(tmp, path)
         record(path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def rng_state() -> dict:
@@ -176,6 +173,7 @@ class RunContext:
             # A figure with a layout engine is already laid out; "tight" would render it twice.
             tight = fig.get_layout_engine() is None if hasattr(fig, "get_layout_engine") else True
             fig.savefig(tmp, dpi=100, bbox_inches="tight" if tight else None)
+            refuse_symlink(path)
             os.replace(tmp, path)
         finally:
             plt.close(fig)

@@ -206,8 +206,6 @@ def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger
     wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags, run_id=run_id)
     if wandb_logger.run_id:
         write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
-    if (run_dir / "wandb").is_dir():
-        run_folder.record(run_dir / "wandb")
     return wandb_logger
 
 

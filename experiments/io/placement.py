@@ -52,8 +52,8 @@ def make_dir(run_dir: Path) -> None:
     """Create ``run_dir`` and check that it is writable (one clear line if not)."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_folder.temp_name(run_dir / ".write-test")
-        probe.write_text("ok")
+        probe = run_folder.temp_name(run_dir / "write-test")
+        run_folder.write_new(probe, b"ok")
         probe.unlink()
     except OSError as err:
         raise OutputDirError(f"output directory {str(run_dir)!r} is not writable ({err.strerror or err}); "

@@ -39,6 +39,7 @@ import yaml
 
 from experiments import kinds
 from experiments.config import Config, ConfigError, from_dict, to_dict
+from experiments.config.engine import load_yaml, yaml_error_text
 from experiments.context import (
     RunContext,
     check_resume_config,
@@ -295,9 +296,9 @@ def load_run_config(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
-        raise CheckpointError(f"{str(path)!r} is not valid YAML: {err}") from err
+        raise CheckpointError(f"{str(path)!r} is not valid YAML: {yaml_error_text(err)}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{str(path)!r} does not hold a config mapping")
     return from_dict(data)

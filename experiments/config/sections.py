@@ -9,6 +9,9 @@ from experiments import agent_table, kinds
 from experiments.config.engine import ConfigError, _one_of, _require, doc
 from freeenergy import model_table as wm_table
 
+#: Longest ``run.name``: the run folder ``<env>__<name>__<seed>__<time>`` stays within file-name limits.
+MAX_NAME = 100
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -31,8 +34,11 @@ class RunConfig:
         _require(len(set(self.seeds)) == len(self.seeds), "run.seeds", list(self.seeds), "distinct seeds")
         _require(self.threads >= 0, "run.threads", self.threads, "an integer >= 0")
         _require(bool(self.out_root), "run.out_root", self.out_root, "a folder name")
-        bad = [c for c in self.name if c in '/\\:*?"<>|']
-        _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > |")
+        bad = [c for c in self.name if c in '/\\:*?"<>|' or not c.isprintable()]
+        _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > | or control characters")
+        if len(self.name) > MAX_NAME:  # it names the run folder, whose name the file system limits
+            raise ConfigError(f"run.name={self.name[:40]!r}... ({len(self.name)} characters) is invalid: expected "
+                              f"at most {MAX_NAME} characters (it is part of the run folder's name)")
 
 
 

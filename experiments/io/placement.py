@@ -25,7 +25,7 @@ def _short_env(cfg: Config) -> str:
 
 def run_name(cfg: Config, seed: int) -> str:
     """``env__experiment__seed__time``."""
-    return f"{_short_env(cfg)}__{cfg.run.name or cfg.run.kind}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return f"{_short_env(cfg)[:60]}__{cfg.run.name or cfg.run.kind}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def target_dir(cfg: Config, out: str | Path | None, seed: int) -> Path:

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from experiments.context import RunContext
+from experiments.errors import CheckpointError
 from experiments.tracker import Tracker
 
 #: Keyword arguments of ``agent.observe`` that the loop fills in when the agent asks for them.
@@ -108,6 +109,11 @@ class RunDriver:
         """Restore a checkpoint handed over by ``freeenergy resume``; returns the step to start from."""
         state = self.ctx.load_checkpoint()
         if state is not None:
+            reached = int(state["step"])
+            if reached > self.steps:  # env_steps and steps/s would come out negative
+                raise CheckpointError(
+                    f"run.steps={self.steps} is below the step the checkpoint reached ({reached} per copy); "
+                    f"resume needs run.steps >= {reached} in {str(self.ctx.out_dir / 'config.yaml')!r}")
             for hook in self.hooks:
                 if hook.key is not None:
                     hook.load_state_dict(state[hook.key])

@@ -48,7 +48,7 @@ from experiments.context import (
     set_rng_state,
 )
 from experiments.env_check import check_env
-from experiments.errors import CheckpointError, Terminated
+from experiments.errors import CheckpointError, Terminated, UserError
 from experiments.io import run_folder
 from experiments.io.logger import (
     LocalLogger,
@@ -194,7 +194,8 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
         write_status(run_dir, "failed", error=_error_text(err), checkpoint=checkpoint_note(run_dir),
                      traceback=traceback.format_exc(limit=8))
         _tag(err, run_dir)
-        if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT):
+        if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT) \
+                and not isinstance(err, UserError):  # a user error already says what to do
             raise _unfit_checkpoint(err, run_dir) from err
         raise
     finally:
@@ -326,5 +327,10 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
                                   f"there is nothing to resume; start it again in the same folder with "
                                   f"`freeenergy run {run_dir / 'config.yaml'} --out {run_dir} --overwrite`")
         ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
+        ranks = ckpt["state"].get("ranks") if isinstance(ckpt["state"], dict) else None
+        if ranks is not None:
+            raise CheckpointError(f"{str(run_dir)!r} holds a data-parallel checkpoint of {len(ranks)} processes: "
+                                  f"resume it with `torchrun --nproc_per_node {len(ranks)} -m experiments resume "
+                                  f"{run_dir}`")
         seed = int(ckpt.get("seed", cfg.run.seed))
         return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir

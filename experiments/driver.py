@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from experiments.context import RunContext
+from experiments.env_watch import EnvFault, EnvWatch
 from experiments.errors import CheckpointError
 from experiments.tracker import Tracker
 
@@ -99,6 +100,7 @@ class RunDriver:
         self.ctx, self.env, self.hooks, self.generator, self.label = ctx, env, list(hooks), generator, label
         self.steps = int(ctx.cfg.run.steps)
         self.tracker = tracker if tracker is not None else Tracker(env, self.steps)
+        self.watch = EnvWatch(env, f"env.id={ctx.cfg.env.id!r}")  # NaN or out-of-space values blame the env
         self.start = 0
         self.step = 0  # last step whose transition is fully recorded
         self.bar: Any = None
@@ -144,6 +146,10 @@ class RunDriver:
             if self.step > self.start:
                 self.ctx.save_checkpoint(self.state())
             raise
+        except Exception as err:  # a diverged loss or a learner's error may come from the env's values
+            if not isinstance(err, EnvFault):
+                self.watch.check(cause=err)
+            raise
         finally:
             if self.bar is not None:
                 self.bar.close()
@@ -155,9 +161,13 @@ class RunDriver:
 
     # ------------------------------------------------------------ each step
     def record(self, reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any],
-               fe: torch.Tensor | None) -> bool:
-        """Record the step just taken; log, draw and checkpoint when due. False once the run is done."""
-        self.tracker.step(self.step, reward, terminated, info, fe)
+               fe: torch.Tensor | None, truncated: torch.Tensor | None = None) -> bool:
+        """Record the step just taken; log, draw and checkpoint when due. False once the run is done.
+
+        ``truncated`` ``(N,)``: episodes cut by a time limit (with ``terminated``, where episodes end).
+        """
+        self.watch.see(self.step, info.get("final_obs"), reward)
+        self.tracker.step(self.step, reward, terminated, info, fe, truncated=truncated)
         self.step += 1
         step, cfg = self.step, self.ctx.cfg
         if self.bar is not None:
@@ -171,6 +181,7 @@ class RunDriver:
         return not self.done
 
     def _log_interval(self, step: int) -> None:
+        self.watch.check()
         metrics = self.tracker.interval_metrics(step)
         for hook in self.hooks:
             metrics.update(hook.interval_metrics())
@@ -200,6 +211,7 @@ class RunDriver:
     def finish(self) -> dict[str, Any]:
         """Last maps, last checkpoint, visit counts; the run's summary."""
         elapsed = time.perf_counter() - self._t0
+        self.watch.check()
         self.draw(self.steps)
         self.ctx.save_checkpoint(self.state())
         self.ctx.save_array("visits", self.tracker.vis.heatmap().numpy())
@@ -281,13 +293,14 @@ def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generat
             for hook in extra_hooks:
                 hook.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
+            driver.watch.see(t, info["final_obs"], reward)  # before the agent learns from them
             extras = {"reward": reward, "map_xy": info["final_map_xy"]}
             fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated,
                                **{name: extras[name] for name in asks})
             for hook in extra_hooks:
                 next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
             agent_hook.update(t + 1)
-            driver.record(reward, terminated, info, fe)
+            driver.record(reward, terminated, info, fe, truncated=truncated)
             obs = next_obs
     return driver.finish()
 

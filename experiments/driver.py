@@ -132,7 +132,7 @@ class RunDriver:
         """Call after the env's reset: counts its first cells (fresh runs) and starts the clocks."""
         if self.start == 0:
             self.tracker.start(self.env.last_info)
-        self.bar = self.ctx.progress(self.steps - self.start, self.label)
+        self.bar = self.ctx.progress(self.steps, self.label, initial=self.start)  # a resumed bar counts on
         self._t0 = time.perf_counter()
         self.tracker.start_clock(self.start)
 

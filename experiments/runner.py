@@ -48,7 +48,7 @@ from experiments.context import (
     set_rng_state,
 )
 from experiments.env_check import check_env
-from experiments.errors import CheckpointError, Terminated, UserError
+from experiments.errors import CheckpointError, Terminated, UserError, disk_full
 from experiments.io import run_folder
 from experiments.io.logger import (
     LocalLogger,
@@ -67,6 +67,7 @@ from experiments.io.status import (
     write_config,
     write_json,
     write_status,
+    write_status_anyhow,
 )
 from experiments.seeds import run_seeds
 
@@ -187,19 +188,33 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
         OVERALL.part_done()
         return summary
     except KeyboardInterrupt as err:
-        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
+        write_status_anyhow(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
         _tag(err, run_dir)
         raise
     except BaseException as err:
-        write_status(run_dir, "failed", error=_error_text(err), checkpoint=checkpoint_note(run_dir),
-                     traceback=traceback.format_exc(limit=8))
+        full = disk_full(err)
+        details = {"traceback": traceback.format_exc(limit=8)} if full is None else {}
+        write_status_anyhow(run_dir, "failed", error=_failure_text(err), checkpoint=checkpoint_note(run_dir),
+                            **details)
         _tag(err, run_dir)
         if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT) \
                 and not isinstance(err, UserError):  # a user error already says what to do
             raise _unfit_checkpoint(err, run_dir) from err
         raise
     finally:
-        logger.close(exit_code)
+        try:
+            logger.close(exit_code)
+        except OSError:
+            if exit_code == 0:
+                raise  # a failing run's own error is the one to report
+
+
+def _failure_text(err: BaseException) -> str:
+    """``status.json``'s error: a full disk says so first, whatever raised it."""
+    full = disk_full(err)
+    if full is None:
+        return _error_text(err)
+    return f"disk full: {full.strerror or full}" + (f" writing {full.filename!r}" if full.filename else "")
 
 
 def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger:
@@ -277,10 +292,10 @@ def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = Fal
         try:
             return run_seeds(cfg, run_dir, quiet, resuming=False, run_single=run_single), run_dir
         except KeyboardInterrupt as err:
-            write_status(run_dir, "interrupted", error=_error_text(err))
+            write_status_anyhow(run_dir, "interrupted", error=_error_text(err))
             raise
         except BaseException as err:
-            write_status(run_dir, "failed", error=_error_text(err))
+            write_status_anyhow(run_dir, "failed", error=_failure_text(err))
             raise
 
 

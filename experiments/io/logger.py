@@ -146,6 +146,9 @@ class WandbLogger(Logger):
         self.run_id: str | None = None
         self._axes: set[str] = set()
         self._dir = Path(out_dir) / "wandb"
+        # W&B prints a "Use W&B Weave" banner when a module named like an LLM library (ours: agents) is
+        # loaded; this project traces no LLM calls.
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
         try:
             import wandb
 

@@ -122,6 +122,16 @@ def find_sweep_file(name_or_path: str) -> Path:
     raise ConfigError(f"sweep file {name_or_path!r} does not exist.{hint} Bundled sweeps: {', '.join(names)}")
 
 
+def sweep_names() -> list[str]:
+    """Names of the bundled sweeps (``experiments/sweeps/<name>.yaml``)."""
+    return sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
+
+
+def describe_sweep(name: str) -> str:
+    """A bundled sweep's one-line description (its ``description:``), for ``freeenergy presets``."""
+    return str(load_sweep(name).raw.get("description", "")).strip()
+
+
 def load_sweep(name_or_path: str) -> SweepSpec:
     """Read and check a sweep file; every problem is one :class:`ConfigError` line."""
     path = find_sweep_file(name_or_path)

@@ -1,9 +1,9 @@
 """The ``freeenergy`` command line (also ``python -m experiments``).
 
-    freeenergy run PRESET_OR_YAML [section.key=value ...] [--out DIR] [--debug] [--quiet]
+    freeenergy run PRESET_OR_YAML [section.key=value ...] [--out DIR] [--debug] [--quiet] [--nproc-per-node K]
     freeenergy presets
     freeenergy show PRESET_OR_YAML [section.key=value ...] [--debug] [--docs]
-    freeenergy resume RUN_DIR [--quiet]
+    freeenergy resume RUN_DIR [--quiet] [--nproc-per-node K]
     freeenergy sweep SWEEP_YAML_OR_NAME [section.key=value ...] [--out DIR] [--debug] [--workers N]
                      [--address HOST:PORT] [--metrics a,b]
 
@@ -137,6 +137,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
     from experiments.scale import distributed
 
+    if args.nproc_per_node is not None and not distributed.launched():  # checked here, once; then torchrun
+        from experiments.scale import launch
+
+        launch.check_run(cfg, args.nproc_per_node, args.out, args.overwrite)
+        return launch.torchrun(args.nproc_per_node, launch.worker_argv(args))
     if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
         summary, run_dir = distributed.run_launched(cfg, args.out, args.quiet, args.overwrite)
         if int(os.environ.get("RANK", "0")) == 0:
@@ -162,6 +167,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from experiments.runner import resume_experiment
     from experiments.scale import distributed
 
+    if args.nproc_per_node is not None and not distributed.launched():
+        from experiments.scale import launch
+
+        launch.check_resume(args.run_dir, args.nproc_per_node)
+        return launch.torchrun(args.nproc_per_node, launch.worker_argv(args))
     if distributed.launched():
         summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)
         if int(os.environ.get("RANK", "0")) == 0:
@@ -194,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="let --out replace a run already in that folder")
     p.add_argument("--debug", action="store_true", help="the preset's tiny debug size")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="K",
+                   help="one data-parallel run of K processes: checks the input, then starts torchrun")
     p.set_defaults(fn=_cmd_run)
 
     p = sub.add_parser("presets", help="list the bundled presets")
@@ -209,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted or killed run from its last checkpoint")
     p.add_argument("run_dir", help="the run folder (holds config.yaml and checkpoint.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="K",
+                   help="resume a data-parallel run with its K processes (through torchrun)")
     p.set_defaults(fn=_cmd_resume)
 
     p = sub.add_parser("sweep", help="run a sweep file (W&B sweep format) on Ray Tune; resumable")

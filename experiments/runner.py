@@ -344,8 +344,9 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
         ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
         ranks = ckpt["state"].get("ranks") if isinstance(ckpt["state"], dict) else None
         if ranks is not None:
-            raise CheckpointError(f"{str(run_dir)!r} holds a data-parallel checkpoint of {len(ranks)} processes: "
-                                  f"resume it with `torchrun --nproc_per_node {len(ranks)} -m experiments resume "
-                                  f"{run_dir}`")
+            k = len(ranks)
+            raise CheckpointError(f"{str(run_dir)!r} holds a data-parallel checkpoint of {k} processes: resume it "
+                                  f"with `freeenergy resume {run_dir} --nproc-per-node {k}` (or `torchrun "
+                                  f"--nproc_per_node {k} -m experiments resume {run_dir}`)")
         seed = int(ckpt.get("seed", cfg.run.seed))
         return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir

@@ -16,7 +16,9 @@ through :mod:`experiments.kinds.sb3`), each finished step is handed to
 - **interrupt**: Ctrl-C or SIGTERM (a ``KeyboardInterrupt``) inside
   :meth:`RunDriver.running` writes a checkpoint of the last finished step,
   then lets the interrupt go on (the runner keeps the logs and says how to resume);
-- **summary**: ``env_steps``, ``env_steps_per_second``, the tracker's summary and
+- **summary**: ``steps_per_copy`` (``run.steps``: every copy steps once per step;
+  maps and logs count these), ``env_steps`` (all copies' steps together),
+  ``env_steps_per_second``, the tracker's summary and
   each hook's ``summary(tracker)``.
 
 Agent contract used by :func:`run_agent` (``agents/base.py``): ``act(obs) ->
@@ -190,7 +192,9 @@ class RunDriver:
             post = {"sps": f"{metrics['env/steps_per_second']:.0f}"}
             if math.isfinite(self.tracker.last_fe):
                 post["F"] = f"{self.tracker.last_fe:.3g}"
-            post["cov"] = f"{self.tracker.vis.coverage:.2f}"
+            from experiments.io.maps import percent
+
+            post["cov"] = percent(self.tracker.vis.coverage)
             self.bar.set_postfix(post)
 
     def draw(self, step: int) -> None:
@@ -216,7 +220,7 @@ class RunDriver:
         self.ctx.save_checkpoint(self.state())
         self.ctx.save_array("visits", self.tracker.vis.heatmap().numpy())
         n = self.env.num_envs
-        out: dict[str, Any] = {"env_steps": self.steps * n,
+        out: dict[str, Any] = {"steps_per_copy": self.steps, "env_steps": self.steps * n,
                                "env_steps_per_second": (self.steps - self.start) * n / max(elapsed, 1e-9),
                                **self.tracker.summary()}
         for hook in self.hooks:
@@ -324,4 +328,4 @@ def draw_latent_map(ctx: RunContext, agent: Any, step: int, rows: int = 1024) ->
         raw, _, _ = world.replay.sample(min(rows, len(world.replay)), gen)
         x = world.encoder.normalise_raw(raw)
         codes, fe = world.model.encode(x), world.model.free_energy(x)
-    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step}"), "latent_map", step)
+    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step:,} per copy"), "latent_map", step)

@@ -132,6 +132,7 @@ class Tracker:
 
     def interval_metrics(self, step: int) -> dict[str, float]:
         """Figures since the last call, env-steps/s included; resets the interval sums."""
+        self.refresh_reachable()
         now = time.perf_counter()
         last_t, last_step = self._last_rate
         self._last_rate = (now, step)
@@ -162,6 +163,7 @@ class Tracker:
         self._last_rate = (time.perf_counter(), step)
 
     def summary(self) -> dict[str, Any]:
+        self.refresh_reachable()
         out: dict[str, Any] = {
             "coverage": self.vis.coverage, "unique_cells": self.vis.unique_cells,
             "mean_env_coverage": self.vis.mean_env_coverage,
@@ -171,14 +173,32 @@ class Tracker:
         # Coverage is honest about its denominator: a plugged-in env without a reachable set is
         # scored against every cell of its map grid (Pendulum's angle-velocity box cannot be filled).
         out["coverage_cells"] = int(self.vis.reachable.sum())
-        out["coverage_of"] = ("reachable cells" if self.vis.knows_reachable else
-                              f"all {self.vis.grid_shape[0]}x{self.vis.grid_shape[1]} map cells (the env gives "
-                              "no reachable set)")
+        out["coverage_of"] = self.coverage_of()
         out.update(self._env_means())
         summary_metrics = getattr(self.env, "summary_metrics", None)
         if callable(summary_metrics):
             out.update(summary_metrics())
         return out
+
+    def coverage_of(self) -> str:
+        """What coverage is a share of, in words: the reachable cells, or every cell of a grid and where
+        that grid comes from (a guessed one says so)."""
+        if self.vis.knows_reachable:
+            grows = getattr(self.env, "reachable_grows", False)
+            return "reachable cells" + (" of the layouts drawn so far" if grows else "")
+        nx, ny = self.vis.grid_shape
+        source = getattr(self.env, "grid_source", None) or "the env gives no reachable set"
+        return f"all {nx}x{ny} map cells ({source})"
+
+    def refresh_reachable(self) -> None:
+        """Re-read the reachable cells of an env whose layouts change (``reachable_grows``)."""
+        if not getattr(self.env, "reachable_grows", False):
+            return
+        cells = self.env.reachable_cells
+        mask = torch.zeros_like(self.vis.reachable)
+        if cells is not None and len(cells):
+            mask[torch.as_tensor(cells, device=mask.device).long()] = True
+        self.vis.reachable = mask | self.vis.visited  # a cell stood on was reachable
 
     def state_dict(self) -> dict:
         out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
@@ -209,17 +229,21 @@ class Tracker:
 
     def draw(self, ctx: Any, step: int) -> None:
         """Exploration map (visits per cell, walls = unreachable cells on grid worlds)."""
-        from experiments.io.maps import plot_exploration_map
+        from experiments.io.maps import percent, plot_exploration_map
 
+        self.refresh_reachable()
         counts = self.vis.heatmap().numpy()
         walls = None
-        if self.env.reachable_cells is not None:
+        if self.vis.knows_reachable:
             walls = ~self.vis.reachable.reshape(counts.shape).cpu().numpy()
         top = float(self.steps * self.env.num_envs)
         xlabel, ylabel = getattr(self.env, "map_labels", ("x", "y"))
+        name = getattr(self.env, "title", None) or ctx.cfg.env.id
+        n = self.env.num_envs
         fig = plot_exploration_map(counts, self.env.map_bounds, walls=walls, vmax=top,
                                    log=ctx.cfg.logging.map_log_scale, xlabel=xlabel, ylabel=ylabel,
                                    start=self.start_xy,
-                                   title=f"{ctx.cfg.env.id} ({ctx.cfg.run.name or 'agent'}): step {step}, "
-                                         f"coverage {self.vis.coverage:.2f} (all {self.env.num_envs} copies)")
+                                   title=f"{name} ({ctx.cfg.run.name or 'agent'}): step {step:,} per copy "
+                                         f"({step * n:,} env steps)\ncoverage {percent(self.vis.coverage)} of "
+                                         f"{'reachable' if self.vis.knows_reachable else 'all'} cells, all {n} copies")
         ctx.save_figure(fig, "exploration_map", step)

@@ -72,3 +72,27 @@ class DiscreteGrid(_Grid):
 
     def _obs(self):
         return int(self.xy[1] * 10 + self.xy[0])
+
+
+class SnakeGrid(MultiDiscreteGrid):
+    """The 10x10 grid walked row by row whatever the action: 99 steps visit every cell."""
+
+    def step(self, action):
+        x, y = (int(v) for v in self.xy)
+        x, y = (x + 1, y) if (y % 2 == 0 and x < 9) else (x - 1, y) if (y % 2 == 1 and x > 0) else (x, min(y + 1, 9))
+        self.xy = np.array([x, y])
+        return self._obs(), 0.0, False, False, {}
+
+
+class IntBoxSnake(SnakeGrid):
+    observation_space = spaces.Box(0, 9, (2,), np.int64)
+
+    def _obs(self):
+        return self.xy.astype(np.int64)
+
+
+class DiscreteSnake(SnakeGrid):
+    observation_space = spaces.Discrete(100)
+
+    def _obs(self):
+        return int(self.xy[1] * 10 + self.xy[0])

@@ -2,6 +2,7 @@
 train/* and rollout/* values reach the logs, and data-parallel ranks agree on what coverage means."""
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -52,3 +53,28 @@ def test_data_parallel_coverage_means_what_one_process_means(tmp_path):
         assert many.summary()["coverage_of"] == one.summary()["coverage_of"] == "reachable cells"
     finally:
         dist.destroy_process_group()
+
+
+def test_percentages_never_round_a_part_to_the_whole():
+    from experiments.io.maps import percent
+
+    assert percent(0.9956) == "99.6%" and percent(0.9996) == "99.9%" and percent(1.0) == "100.0%"
+    assert percent(0.0001) == "<0.1%" and percent(0.0) == "0.0%"
+
+
+def test_maps_say_per_copy_and_env_steps_and_show_unvisited(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    from experiments.io import maps
+
+    figs = []
+    real = maps.plot_exploration_map
+    monkeypatch.setattr(maps, "plot_exploration_map", lambda *a, **kw: figs.append(real(*a, **kw)) or figs[-1])
+    assert main(["run", "maze-random", "--debug", "env.num_envs=2", "run.steps=20", "logging.map_interval=10",
+                 "logging.wandb=disabled", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    ax = figs[0].axes[0]
+    assert "step 10 per copy (20 env steps)" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["unvisited", "wall"]
+    assert np.ma.is_masked(ax.images[0].get_array())  # unvisited cells are white on either scale
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["steps_per_copy"] == 20 and s["env_steps"] == 40

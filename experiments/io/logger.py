@@ -140,6 +140,8 @@ class WandbLogger(Logger):
         run_id: a W&B run id to continue (``freeenergy resume``), or None.
     """
 
+    _dir: Path | None = None  # the run's wandb/ folder, whose files the run folder's manifest lists
+
     def __init__(self, out_dir: Path, config: dict, logging_cfg: Any, name: str, tags: list[str],
                  run_id: str | None = None):
         self.run = None
@@ -228,7 +230,8 @@ class WandbLogger(Logger):
             except Exception as err:
                 self.run = run
                 self._fail("finish", err)
-        record_tree(self._dir)
+        if self._dir is not None:
+            record_tree(self._dir)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

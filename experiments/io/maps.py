@@ -59,6 +59,19 @@ def visitation_counts(xy: Any, bounds: Bounds, shape: tuple[int, int]) -> np.nda
     return counts
 
 
+def percent(share: float) -> str:
+    """``share`` in [0, 1] as a percentage with one decimal that never rounds a share short of the
+    whole up to 100% (0.9996 -> 99.9%), nor a share above nothing down to 0%."""
+    value = 100.0 * float(share)
+    if value != value:
+        return "n/a"
+    if 99.95 <= value < 100.0:
+        return "99.9%"
+    if 0.0 < value < 0.05:
+        return "<0.1%"
+    return f"{value:.1f}%"
+
+
 def coverage(counts: Any, reachable: Any | None = None) -> float:
     """Fraction of (reachable) cells visited at least once, in [0, 1]."""
     c = _np(counts) > 0
@@ -101,13 +114,12 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     else:
         fig = ax.figure
     top = float(vmax) if vmax is not None else max(float(counts.max(initial=0.0)), 1.0)
+    # Unvisited cells (0) are masked and drawn white, with a legend entry, on either scale.
+    data = np.ma.masked_less_equal(counts, 0.0)
     if log:
-        # Unvisited cells (0) are masked and drawn as the background colour.
         norm = LogNorm(vmin=1.0, vmax=max(top, 1.0 + 1e-6))
-        data = np.ma.masked_less_equal(counts, 0.0)
     else:
         norm = Normalize(vmin=0.0, vmax=max(top, 1e-12))
-        data = counts
     cm = matplotlib.colormaps[cmap].with_extremes(bad="white")
     im = ax.imshow(data, origin="lower", extent=(xmin, xmax, ymin, ymax), cmap=cm, norm=norm,
                    interpolation="nearest", aspect="auto")
@@ -122,7 +134,8 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     else:
         fig.colorbar(im, ax=ax, label=label)
     if start is not None:
-        mark_start(ax, start)
+        mark_start(ax, start, legend=False)
+    _legend(ax, walls is not None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -130,22 +143,35 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     return fig
 
 
-def mark_start(ax: Any, start: Any) -> None:
+def mark_start(ax: Any, start: Any, legend: bool = True) -> None:
     """Star the ``(x, y)`` or ``(K, 2)`` start positions on a map, with a legend entry."""
     pts = _np(start).reshape(-1, 2)
     ax.scatter(pts[:, 0], pts[:, 1], marker="*", s=90, c="white", edgecolors="black", linewidths=0.6,
                zorder=3, label="start")
-    ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+    if legend:
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+
+
+def _legend(ax: Any, walls: bool) -> None:
+    """The map's legend: white is unvisited, dark grey a wall, a star a start position."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="white", edgecolor="0.5", label="unvisited")]
+    if walls:
+        handles.append(Patch(facecolor="#333333", edgecolor="0.5", label="wall"))
+    handles += [h for h in ax.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
 
 
 def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str = "coverage",
-                        title: str = "") -> Figure:
+                        title: str = "", xlabel: str = "steps per copy") -> Figure:
     """One line per label against ``steps``.
 
     Args:
         steps: ``(T,)`` x values shared by every curve (a curve may be shorter;
             it is drawn against the first ``len(curve)`` steps).
         curves: label -> ``(T,)`` values, e.g. ``{"afe": [...], "random": [...]}``.
+        xlabel: what a step is (runs log per copy: all copies advance one step together).
     """
     fig = Figure(figsize=(4.8, 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -154,7 +180,7 @@ def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float
         y = _np(ys).astype(float).ravel()
         n = min(len(x), len(y))
         ax.plot(x[:n], y[:n], label=str(label))
-    ax.set_xlabel("env steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if curves:
         ax.legend(loc="best", fontsize="small")

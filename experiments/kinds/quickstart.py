@@ -71,11 +71,13 @@ def _map_png(sub_dir: Path) -> Path | None:
 
 
 def _title(name: str, s: dict) -> str:
+    from experiments.io.maps import percent
+
     parts = []
     if s.get("dark_fraction") is not None:
         parts.append(f"in the dark {100 * s['dark_fraction']:.0f}% of the time")
     if s.get("coverage") is not None:
-        parts.append(f"coverage {s['coverage']:.2f}")
+        parts.append(f"coverage {percent(s['coverage'])}")
     return LABELS.get(name, name) + ("\n" + ", ".join(parts) if parts else "")
 
 

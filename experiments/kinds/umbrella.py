@@ -227,6 +227,7 @@ def _summary(cfg: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np
         "kT": kT,
         "cv_direction": setup["direction"].tolist(),
         "window_centres": setup["centres"].tolist(),
+        "steps_per_copy": int(cfg.run.steps),
         "env_steps": int(cfg.run.steps * cfg.env.num_envs),
         "umbrella_samples": umb["samples"],
         "unbiased_samples": plain["samples"],

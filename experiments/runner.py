@@ -20,6 +20,7 @@ deterministic function of the config and the seed on CPU.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -220,10 +221,20 @@ def _failure_text(err: BaseException) -> str:
 def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger:
     """The W&B mirror of a run (``run_id``: continue that W&B run on resume)."""
     tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
-    wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags, run_id=run_id)
+    config = kinds.used_config(cfg.run.kind, to_dict(cfg))  # not the defaults of sections it never reads
+    wandb_logger = WandbLogger(run_dir, config, cfg.logging, wandb_name(cfg, run_dir), tags, run_id=run_id)
     if wandb_logger.run_id:
         write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
     return wandb_logger
+
+
+def wandb_name(cfg: Config, run_dir: Path) -> str:
+    """The W&B run's name: the run folder's, or for one seed of several (``seed_<s>``) the experiment, the
+    seed and a short id of the parent folder, so that experiments never share a name."""
+    if run_dir.name.startswith("seed_") and run_dir.parent.name:
+        short = hashlib.sha1(str(run_dir.resolve().parent).encode()).hexdigest()[:6]
+        return f"{cfg.run.name or cfg.run.kind}__{run_dir.name.replace('_', '')}__{short}"
+    return run_dir.name
 
 
 def _unfit_checkpoint(err: BaseException, run_dir: Path) -> CheckpointError:

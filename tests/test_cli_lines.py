@@ -106,3 +106,28 @@ def test_no_weave_banner_on_a_wandb_run(tmp_path, toy_kind, capfd, monkeypatch):
     out, err = capfd.readouterr()
     assert code == 0, err
     assert "Weave" not in out + err and os.environ.get("WANDB_DISABLE_WEAVE")
+
+
+def test_the_license_is_an_spdx_string_that_setuptools_reads_without_a_warning():
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "MIT"  # a TOML table here is deprecated (printed at every set-up)
+    pins = [r for r in data["build-system"]["requires"] if r.startswith("setuptools")]
+    assert pins == ["setuptools>=77"]  # the first setuptools that reads an SPDX string
+
+
+def test_the_quickstart_time_is_said_one_way_everywhere():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *sorted((root / "docs").glob("**/*.md")), root / "experiments/presets/quickstart.yaml",
+             root / "experiments/kinds/quickstart.py"]
+    pattern = re.compile(r"~\s?\d+\s?(s|sec|min)\b|about (a|\d+) (minute|min|s|seconds)\b|under a minute")
+    said = {m.group(0) for f in files for line in f.read_text().splitlines() if "quickstart" in line.lower()
+            or f.name.startswith("quickstart") for m in pattern.finditer(line)}
+    assert said == {"under a minute"}, said

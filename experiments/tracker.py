@@ -16,7 +16,7 @@ It knows no particular world. Every env reports through the metrics protocol
 - episodes: every copy's return (the env's reward) and length, so each
   interval logs ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``, the mean
   over the episodes that ended in it (an episode ends when it terminates or is
-  truncated), and the summary counts ``episodes``;
+  truncated), and the summary counts them (``episodes_ended``);
 - ``env.summary_metrics()`` (optional): run-level figures the env keeps itself,
   merged into the summary; an env that keeps them also offers
   ``summary_state()`` / ``load_summary_state(state)`` (plain ints and floats),
@@ -169,7 +169,7 @@ class Tracker:
             "mean_env_coverage": self.vis.mean_env_coverage,
             "final_free_energy": self.last_fe if math.isfinite(self.last_fe) else None,
             "success_rate": float(self.succeeded.float().mean()) if self.has_success else None,
-            "episodes": int(self.episodes_total + self.episodes[2])}
+            "episodes_ended": int(self.episodes_total + self.episodes[2])}
         # Coverage is honest about its denominator: a plugged-in env without a reachable set is
         # scored against every cell of its map grid (Pendulum's angle-velocity box cannot be filled).
         out["coverage_cells"] = int(self.vis.reachable.sum())

@@ -1,8 +1,6 @@
 """`--nproc-per-node K`: a data-parallel run's input is checked once, before any worker starts."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from experiments.cli import main
@@ -37,12 +35,21 @@ def test_good_input_starts_torchrun_with_the_same_arguments(tmp_path, monkeypatc
     assert seen["argv"][-4:] == ["--out", str(tmp_path / "r"), "--debug", "--quiet"]
 
 
-def test_a_data_parallel_run_through_the_launcher(tmp_path, capsys):
-    code = main(["run", *GOOD, "world_model.name=ae", "--nproc-per-node", "2", "--out", str(tmp_path / "r"),
-                 "--quiet"])
-    assert code == 0, capsys.readouterr()
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["env_steps"] == 24
-    code = main(["resume", str(tmp_path / "r"), "--nproc-per-node", "3"])
+def test_the_launcher_runs_torchrun_with_the_workers_command_line(monkeypatch):
+    import subprocess
+
+    seen = {}
+    monkeypatch.setattr(subprocess, "call", lambda cmd, env: seen.update(cmd=cmd, env=env) or 0)
+    assert launch.torchrun(2, ["run", "maze-afe", "--quiet"]) == 0
+    cmd = seen["cmd"]
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert cmd[5:] == ["-m", "experiments", "run", "maze-afe", "--quiet"]
+
+
+def test_resume_checks_the_process_count_before_any_worker(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(launch, "torchrun", lambda *a: pytest.fail("a worker was started"))
+    assert main(["run", *GOOD, "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    (tmp_path / "r" / "summary.json").unlink()
+    code = main(["resume", str(tmp_path / "r"), "--nproc-per-node", "2"])
     err = capsys.readouterr().err
-    assert code == 2 and "already completed" in err
+    assert code == 2 and "single-process checkpoint" in err and len(err.strip().splitlines()) == 1

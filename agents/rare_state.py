@@ -218,7 +218,7 @@ class RareStateBias:
             fe = fe.detach().to(self.device).float().reshape(-1)
             if fe.numel() % self.num_envs:
                 raise ValueError(f"rare-state biasing needs one transition per copy and step ({self.num_envs}), "
-                                 f"got {fe.numel()}: set agent.action_repeat=1 with umbrella.windows > 0")
+                                 f"got {fe.numel()}: set agent.planner.action_repeat=1 with umbrella.windows > 0")
             self._weigh(agent, fe, self._remember(fe))
         if step % self.refresh == 0 and self._fe.numel() >= self.num_envs:
             self._recentre()

@@ -58,13 +58,14 @@ def amortised_config(env_id: str, num_envs: int, device: str, rollout: int):
     return build(Config, {
         "env": {"id": env_id, "num_envs": num_envs, "device": device},
         "world_model": {"hidden": 128, "code_dim": 6, "passes": 3, "batch_size": 256},
-        "agent": {"type": "amortised", "bonus": "afe", "surprise": "total", "warmup_steps": 4, "fit_ratio": 1,
-                  "ext_coef": 2.0, "int_coef": 1.0,
+        "agent": {"type": "amortised", "intrinsic": {"name": "afe"}, "surprise": {"term": "total"},
+                  "warmup_steps": 4, "online": {"fit_ratio": 1}, "ext_coef": 2.0, "int_coef": 1.0,
                   "ppo": {"rollout": rollout, "epochs": 4, "minibatches": 4, "hidden": 64}},
     })
 
 
 def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, rollout: int) -> dict:
+    from agents.protocol import Step
     from experiments.kinds.agent import make_agent, make_env
 
     dev = torch.device(device)
@@ -78,7 +79,7 @@ def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, r
     def step(o: torch.Tensor) -> torch.Tensor:
         a = agent.act(o)
         nxt, rew, term, trunc, info = env.step(a)
-        agent.observe(o, a, info["final_obs"], term | trunc, reward=rew, map_xy=info["final_map_xy"])
+        agent.observe(Step(o, a, info["final_obs"], term | trunc, rew, info["final_map_xy"]))
         agent.update()
         return nxt
 

@@ -106,12 +106,14 @@ def _agent_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float,
     a, wm, n = cfg.agent, cfg.world_model, cfg.env.num_envs
     width = obs_dim * 2 + act_dim
     parts: dict[str, tuple[float, str]] = {}
+    p, o = a.planner, a.online
     if a.type in ("fe", "afe"):
-        rows = n * a.candidates * max(a.ensemble, 1) * max(a.draws, 1)
-        parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + a.horizon * act_dim) * 4.0,
-                            f"env.num_envs={n} x agent.candidates={a.candidates} x agent.horizon={a.horizon}")
-    parts["replay buffer"] = (a.replay_capacity * (width + 4) * 4.0 * max(a.ensemble, 1),
-                              f"agent.replay_capacity={a.replay_capacity}")
+        rows = n * p.candidates * max(o.ensemble, 1) * max(a.surprise.draws, 1)
+        parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + p.horizon * act_dim) * 4.0,
+                            f"env.num_envs={n} x agent.planner.candidates={p.candidates} x "
+                            f"agent.planner.horizon={p.horizon}")
+    parts["replay buffer"] = (o.replay_capacity * (width + 4) * 4.0 * max(o.ensemble, 1),
+                              f"agent.online.replay_capacity={o.replay_capacity}")
     return parts
 
 

@@ -152,7 +152,7 @@ class Tracker:
 
     def state_dict(self) -> dict:
         out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
-               "succeeded": self.succeeded.cpu(), "has_success": self.has_success, "last_fe": self.last_fe,
+               "succeeded": self.succeeded.cpu().clone(), "has_success": self.has_success, "last_fe": self.last_fe,
                "start_xy": None if self.start_xy is None else torch.as_tensor(self.start_xy)}
         if callable(getattr(self.env, "summary_state", None)):  # the env's own run-level counters
             out["env_summary"] = self.env.summary_state()

@@ -56,6 +56,7 @@ def test_planning_agent_acts_on_cuda(method):
     from agents.encoding import TransitionEncoder
     from agents.online import OnlineWorldModel
     from agents.planner import Planner
+    from agents.protocol import Step
     from freeenergy.rae import RAE
 
     g = torch.Generator(device=CUDA).manual_seed(0)
@@ -68,7 +69,7 @@ def test_planning_agent_acts_on_cuda(method):
     for _ in range(6):
         a = agent.act(obs)
         nxt, _, term, trunc, info = env.step(a)
-        fe = agent.observe(obs, a, info["final_obs"], term | trunc)
+        fe = agent.observe(Step(obs, a, info["final_obs"], term | trunc, torch.zeros(4, device=CUDA)))
         agent.update()
         obs = nxt
     assert a.device.type == "cuda" and fe is not None and torch.isfinite(fe).all()

@@ -238,12 +238,15 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--repeats", type=int, default=2, help="timed runs per row (the best counts)")
     p.add_argument("--quick", action="store_true", help="a tiny run (64 copies, 2 updates): does it work")
-    p.add_argument("--threads", type=int, default=0, help="accepted for the benchmark suite; XLA sizes its own pool")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU cores the process may use (0: all), so that it gets what torch gets beside it")
     p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args()
     if args.quick:
         args.envs, args.steps, args.rollout, args.repeats = [64], 0, 8, 1
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave the GPU's memory to torch too
+    if args.threads and hasattr(os, "sched_setaffinity"):  # XLA's CPU pool would take every core
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
     rows, note = run_rows(args.envs, args.steps, args.device, args.repeats, rollout=args.rollout,
                           epochs=args.epochs, minibatches=args.minibatches, hidden=args.hidden)
     emit({"benchmark": "anchor_jax_ppo",

@@ -10,7 +10,8 @@ Side by side on the same machine, env-steps/s:
   ``--envs`` on ``--device``;
 - ``anchor_jax_ppo``: PPO on gymnax's CartPole-v1 compiled whole under ``jax.jit`` +
   ``lax.scan`` (``benchmarks/anchor_jax_ppo.py``, run in its own process), with the
-  same rollout, epochs, minibatches and widths, at the same copies and device;
+  same rollout, epochs, minibatches and widths, at the same copies and device
+  (and on the CPU confined to as many cores as torch's ``--threads``);
   each amortised row's ``ratio_to_anchor`` is its rate over the anchor's. Without
   jax (the extra ``bench``) the anchor rows are left out with a note;
 - ``sb3``: stable-baselines3 PPO on Gymnasium's ``CartPole-v1`` with 8 envs
@@ -116,10 +117,14 @@ def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, r
     return row
 
 
-def bench_anchor(envs: list[int], steps: int, device: str, rollout: int, timeout: float) -> tuple[list, str]:
-    """The anchor's rows from its own process (JAX and torch never share a GPU's memory); or why none."""
+def bench_anchor(envs: list[int], steps: int, device: str, rollout: int, timeout: float,
+                 threads: int = 0) -> tuple[list, str]:
+    """The anchor's rows from its own process (JAX and torch never share a GPU's memory); or why none.
+
+    ``threads``: CPU cores the anchor may use (torch's ``--threads`` beside it; 0: all).
+    """
     cmd = [sys.executable, str(_ROOT / "benchmarks" / "anchor_jax_ppo.py"), "--device", device, "--steps",
-           str(steps), "--rollout", str(rollout), "--envs", *map(str, envs),
+           str(steps), "--rollout", str(rollout), "--threads", str(threads), "--envs", *map(str, envs),
            *(f"--{k}={v}" for k, v in PPO.items())]
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     try:
@@ -179,7 +184,8 @@ def main() -> None:
     rows = [bench_amortised(args.env, n, args.steps, args.device, args.rollout, bonus)
             for n in args.envs for bonus in args.bonus]
     anchor, note = ([], "left out (--no-anchor)") if args.no_anchor else \
-        bench_anchor(args.envs, args.anchor_steps or 8 * args.steps, args.device, args.rollout, args.anchor_timeout)
+        bench_anchor(args.envs, args.anchor_steps or 8 * args.steps, args.device, args.rollout, args.anchor_timeout,
+                     args.threads)
     attach_ratios(rows, anchor, ref)
     out = {
         "benchmark": "throughput",

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import envs
+from freeenergy.model_table import model_names
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 NO_CUDA = "needs CUDA (run scripts/gpu_check.sh on a GPU)"
@@ -57,7 +58,7 @@ def test_batched_twin_steps_as_on_the_cpu(env_id, device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", ["rae", "ae", "mc_ae", "vae", "dae", "gan"])
+@pytest.mark.parametrize("name", model_names())
 def test_world_model_trains_and_samples(name, device):
     from freeenergy.models import build_world_model
 

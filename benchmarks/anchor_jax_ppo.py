@@ -224,6 +224,10 @@ def run_rows(envs: list[int], env_steps: int, device: str, repeats: int, **setti
     why = missing()
     if why:
         return [], why
+    try:
+        device_of(device)
+    except RuntimeError as err:  # e.g. a CPU-only jaxlib on a GPU machine
+        return [], f"jax has no {device} device here ({str(err).splitlines()[0][:200]})"
     return [measure(Settings(num_envs=n, **settings), env_steps, device, repeats) for n in envs], ""
 
 

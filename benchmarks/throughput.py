@@ -7,7 +7,7 @@ Side by side on the same machine, env-steps/s:
   ``agent.intrinsic.name: none`` (PPO alone) and once with ``afe`` (the RAE scores every
   transition and fits on replay: world-model learning included; its row says how
   many times each transition is trained on, ``samples_per_transition``), at each
-  ``--envs`` on ``--device``;
+  ``--envs`` on the CPU always and at each ``--cuda-envs`` on CUDA when there is one;
 - ``anchor_jax_ppo``: PPO on gymnax's CartPole-v1 compiled whole under ``jax.jit`` +
   ``lax.scan`` (``benchmarks/anchor_jax_ppo.py``, run in its own process), with the
   same rollout, epochs, minibatches and widths, at the same copies and device
@@ -18,8 +18,9 @@ Side by side on the same machine, env-steps/s:
   (``make_vec_env``) with SB3's defaults and with the RL Zoo's tuned CartPole
   settings; the faster is the reference of ``ratio_to_sb3``.
 
-    python benchmarks/throughput.py [--device cpu|cuda] [--envs 64 256 1024 4096] [--bonus none afe]
-        [--steps 65536] [--sb3-steps 32768] [--no-anchor] [--quick] [--out PATH]
+    python benchmarks/throughput.py [--device auto|cpu|cuda ...] [--envs 64 256 1024 4096]
+        [--cuda-envs 1024 8192 32768 131072] [--bonus none afe] [--steps 65536] [--sb3-steps 32768]
+        [--no-anchor] [--quick] [--out PATH]
 """
 from __future__ import annotations
 
@@ -148,15 +149,17 @@ def attach_ratios(rows: list[dict], anchor: list[dict], sb3_ref: float) -> None:
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (the amortised agent's and the anchor's device)")
-    p.add_argument("--envs", type=int, nargs="+", default=[64, 256, 1024, 4096])
+    p.add_argument("--device", nargs="+", default=["auto"], choices=("auto", "cpu", "cuda"),
+                   help="devices of the amortised agent and the anchor (auto: the CPU, and CUDA when there is one)")
+    p.add_argument("--envs", type=int, nargs="+", default=[64, 256, 1024, 4096], help="copies on the CPU")
+    p.add_argument("--cuda-envs", type=int, nargs="+", default=[1024, 8192, 32768, 131072], help="copies on CUDA")
     p.add_argument("--bonus", nargs="+", default=["none", "afe"], choices=("none", "afe", "fe", "rnd"),
                    help="the amortised agent's agent.intrinsic.name (its bonus), one row each")
     p.add_argument("--steps", type=int, default=65536, help="timed env steps per amortised run (all copies)")
     p.add_argument("--anchor-steps", type=int, default=0, help="env steps per anchor row (0: 8 x --steps; at "
                                                                 "least 2 rollouts and updates)")
     p.add_argument("--no-anchor", action="store_true", help="leave the JAX anchor out")
-    p.add_argument("--anchor-timeout", type=float, default=1800, help="seconds the anchor's process may take")
+    p.add_argument("--anchor-timeout", type=float, default=1800, help="seconds each anchor process may take")
     p.add_argument("--sb3-steps", type=int, default=32768, help="env steps of each SB3 run (0: no SB3 rows)")
     p.add_argument("--sb3-settings", default="both", choices=("both", "default", "zoo"),
                    help="SB3 PPO settings run: SB3's defaults, the RL Zoo's CartPole ones, or both")
@@ -166,9 +169,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a tiny run of every part (does it work), not a figure")
     p.add_argument("--out", default="", help="also write the JSON here")
     args = p.parse_args()
+    cuda = torch.cuda.is_available()
+    if "cuda" in args.device and not cuda:
+        print("throughput.py: --device cuda is invalid here: no CUDA device; expected cpu or auto", file=sys.stderr)
+        raise SystemExit(2)
+    args.device = list(dict.fromkeys(d for name in args.device
+                                     for d in (["cpu", *(["cuda"] if cuda else [])] if name == "auto" else [name])))
     if args.quick:
-        args.envs, args.steps, args.sb3_steps, args.sb3_settings, args.rollout = [16], 64, 64, "zoo", 4
-        args.anchor_steps = 128
+        args.envs, args.cuda_envs, args.steps, args.rollout = [16], [64], 64, 4
+        args.sb3_steps, args.sb3_settings, args.anchor_steps = 64, "zoo", 128
     return args
 
 
@@ -176,16 +185,19 @@ def main() -> None:
     args = parse()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device={args.device!r} is invalid here: no CUDA device; expected cpu")
     chosen = {"both": [{}, ZOO], "default": [{}], "zoo": [ZOO]}[args.sb3_settings]
     sb3 = [bench_sb3(args.sb3_steps, s) for s in chosen] if args.sb3_steps else []
     ref = max((r["env_steps_per_second"] for r in sb3), default=0.0)
-    rows = [bench_amortised(args.env, n, args.steps, args.device, args.rollout, bonus)
-            for n in args.envs for bonus in args.bonus]
-    anchor, note = ([], "left out (--no-anchor)") if args.no_anchor else \
-        bench_anchor(args.envs, args.anchor_steps or 8 * args.steps, args.device, args.rollout, args.anchor_timeout,
-                     args.threads)
+    rows, anchor, notes = [], [], []
+    for device in args.device:
+        envs = args.cuda_envs if device == "cuda" else args.envs
+        rows += [bench_amortised(args.env, n, args.steps, device, args.rollout, bonus)
+                 for n in envs for bonus in args.bonus]
+        got, note = ([], "left out (--no-anchor)") if args.no_anchor else \
+            bench_anchor(envs, args.anchor_steps or 8 * args.steps, device, args.rollout, args.anchor_timeout,
+                         args.threads)
+        anchor += got
+        notes += [f"{device}: {note}"] if note else []
     attach_ratios(rows, anchor, ref)
     out = {
         "benchmark": "throughput",
@@ -197,7 +209,7 @@ def main() -> None:
         "settings": {**vars(args), "ppo": {"rollout": args.rollout, **PPO}},
         "machine": machine(),
         "results": {"rows": [*anchor, *rows], "sb3": sb3, "sb3_reference_steps_per_second": ref,
-                    **({"anchor_note": note} if note else {})},
+                    **({"anchor_note": "; ".join(notes)} if notes else {})},
     }
     emit(out, args.out)
 

@@ -5,9 +5,9 @@ the whole check is sized for under 8 minutes on an H200; tests 150 s at most, th
 180 s, the exploration runs an even share of what is left each):
 
 - ``tests``: ``pytest -m cuda tests/test_cuda.py`` (every device test on ``cuda``);
-- ``throughput``: ``benchmarks/throughput.py --device cuda`` up to 131,072 copies: the
-  amortised agent with bonus ``none`` and ``afe`` beside the JAX anchor
-  (``benchmarks/anchor_jax_ppo.py``) at the same copies, and SB3 PPO's row;
+- ``throughput``: ``benchmarks/throughput.py --device cpu cuda``, up to 131,072 copies on
+  CUDA (1,024 on the CPU): the amortised agent with bonus ``none`` and ``afe`` beside the
+  JAX anchor (``benchmarks/anchor_jax_ppo.py``) at the same copies, and SB3 PPO's row;
 - ``exploration``: one run of each ``maze-large-*`` preset on ``cuda`` for 1,048,576
   env steps (1,024 copies x 1,024 steps, one seed); coverage and env-steps/s.
 
@@ -48,9 +48,10 @@ OPTIONAL = {"wandb": "logging disabled", "jax": "no JAX anchor", "flax": "no JAX
             "optax": "no JAX anchor", "gymnax": "no JAX anchor"}
 METHODS = ("afe", "count", "ppo", "random", "rnd", "umbrella-afe")
 #: Sizes of the real check and of the CPU rehearsal.
-FULL = {"envs": [1024, 8192, 32768, 131072], "steps": 1 << 19, "anchor_steps": 1 << 22, "sb3_steps": 8192,
-        "explore": ["env.num_envs=1024", "run.steps=1024"]}
-REHEARSAL = {"envs": [16], "steps": 64, "anchor_steps": 128, "sb3_steps": 64, "explore": ["--debug", "run.steps=8"]}
+FULL = {"devices": ["cpu", "cuda"], "envs": [1024], "cuda_envs": [1024, 8192, 32768, 131072], "steps": 1 << 19,
+        "anchor_steps": 1 << 22, "sb3_steps": 8192, "explore": ["env.num_envs=1024", "run.steps=1024"]}
+REHEARSAL = {"devices": ["cpu"], "envs": [16], "cuda_envs": [64], "steps": 64, "anchor_steps": 128, "sb3_steps": 64,
+             "explore": ["--debug", "run.steps=8"]}
 WHEELS_HINT = ("carry its wheel: see scripts/gpu_wheels.txt (pip download there, then "
                "GPU_CHECK_WHEELS=.whl bash scripts/gpu_check.sh)")
 
@@ -124,12 +125,13 @@ def run_tests(tests: str, timeout: float) -> dict:
             **({} if ok else {"output": proc.stdout[-3000:]})}
 
 
-def run_throughput(device: str, sizes: dict, timeout: float) -> dict:
-    """The throughput table on ``device`` with the anchor beside it (its own JSON, kept whole)."""
-    cmd = [sys.executable, "benchmarks/throughput.py", "--device", device, "--envs", *map(str, sizes["envs"]),
+def run_throughput(sizes: dict, timeout: float) -> dict:
+    """The throughput table (the CPU rows and the CUDA rows) with the anchor beside it (its own JSON, kept whole)."""
+    cmd = [sys.executable, "benchmarks/throughput.py", "--device", *sizes["devices"],
+           "--envs", *map(str, sizes["envs"]), "--cuda-envs", *map(str, sizes["cuda_envs"]),
            "--steps", str(sizes["steps"]), "--anchor-steps", str(sizes["anchor_steps"]),
            "--sb3-steps", str(sizes["sb3_steps"]), "--sb3-settings", "zoo",
-           "--anchor-timeout", str(int(timeout * 0.6))]
+           "--anchor-timeout", str(int(timeout * 0.4))]
     proc, seconds = run(cmd, timeout)
     if proc is None:
         return {"status": "timeout", "seconds": seconds}
@@ -188,7 +190,7 @@ def benchmarks(args: argparse.Namespace, cuda: bool, clock: Clock) -> dict:
         return {"throughput": {"status": "skipped", "reason": "no cuda"},
                 "exploration": {"status": "skipped", "reason": "no cuda"}}
     device, sizes = ("cpu", REHEARSAL) if args.rehearse else ("cuda", FULL)
-    out = {"throughput": run_throughput(device, sizes, clock.limit(180))}
+    out = {"throughput": run_throughput(sizes, clock.limit(180))}
     with tempfile.TemporaryDirectory() as tmp:
         out["exploration"] = run_exploration(device, args.methods, sizes["explore"], clock, Path(tmp))
     return out

@@ -27,7 +27,7 @@ from agents.ppo import PPOLearner
 from agents.protocol import Agent
 from agents.repeat import ActionRepeat
 from agents.surprise_head import SurpriseHead
-from experiments import agent_table
+from experiments import agent_table, sizes
 from experiments.config import Config, ConfigError, to_dict
 from freeenergy import entry_points
 from freeenergy.models import build_from_settings
@@ -79,7 +79,8 @@ def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
         hidden = cfg.world_model.hidden
         width = hidden if isinstance(hidden, int) else (list(hidden) or [64])[0]
         head = SurpriseHead(encoder.obs_dim + encoder.act_dim, width, cfg.world_model.lr, device)
-    return OnlineWorldModel(encoder=encoder, members=members, replay_capacity=o.replay_capacity,
+    capacity = sizes.replay_capacity(cfg, env.num_envs)  # grown to the transitions between two fits
+    return OnlineWorldModel(encoder=encoder, members=members, replay_capacity=capacity,
                             batch_size=cfg.world_model.batch_size, device=device, generator=generator,
                             recent_fraction=o.recent_fraction, recent_window=o.recent_window,
                             surprise_head=head, head_discount=o.head_discount, objective=objective(cfg))

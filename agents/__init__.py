@@ -1,5 +1,6 @@
-"""Agents: joint-vector encoding, replay, planners, the free-energy and adversarial
-agents, the amortised (PPO) agent, baselines, and the stable-baselines3 bridge.
+"""Agents: the Agent contract, joint-vector encoding, replay, planners, the free-energy
+and adversarial agents, the amortised (PPO) agent, intrinsic sources, baselines, and
+the stable-baselines3 bridge.
 
 Submodules import lazily (stable-baselines3 is only loaded by :mod:`agents.bonus`
 and :mod:`agents.sb3_env`).
@@ -23,10 +24,7 @@ _EXPORTS = {
     "FreeEnergyAgent": "agents.free_energy",
     "AdversarialFreeEnergyAgent": "agents.adversarial",
     "RandomAgent": "agents.baselines",
-    "CountSurprise": "agents.baselines",
-    "RNDSurprise": "agents.baselines",
     "BonusTransform": "agents.bonus",
-    "WorldModelSurprise": "agents.bonus",
     "SurpriseBonusVecEnv": "agents.bonus",
     "SurpriseBonusWrapper": "agents.bonus",
     "BonusLoggingCallback": "agents.bonus",
@@ -35,9 +33,13 @@ _EXPORTS = {
     "AmortisedAgent": "agents.amortised",
     "PPOLearner": "agents.ppo",
     "PPOSettings": "agents.ppo",
-    "RNDBonus": "agents.intrinsic",
-    "WorldModelBonus": "agents.intrinsic",
-    "CountBonus": "agents.intrinsic",
+    "Agent": "agents.protocol",
+    "Step": "agents.protocol",
+    "IntrinsicSource": "agents.intrinsic.base",
+    "Transitions": "agents.intrinsic.base",
+    "WorldModelSurprise": "agents.intrinsic.surprise",
+    "RND": "agents.intrinsic.rnd",
+    "CountBonus": "agents.intrinsic.counts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,12 +21,9 @@ rollout's replay rows) and ``restarted`` (copies put in new states);
 ``context`` ``(N, C)``: fixed per-copy features the policy sees next to the
 observation (e.g. the one-hot of a copy's window).
 
-Agent contract (DESIGN.md): ``act``, ``observe`` (extra keyword arguments
-``reward``: the env's reward ``(N,)``, ``map_xy``: map coordinates ``(N, 2)``
-of the next observation, needed by the count bonus), ``update``,
-``state_dict``/``load_state_dict``. ``observe`` returns the free energy of the
-rollout's transitions ``(T * N,)`` on the step that completes a rollout
-(world-model bonus only), and None otherwise.
+It keeps the :class:`agents.protocol.Agent` contract. ``observe(step)``
+returns the free energy of the rollout's transitions ``(T * N,)`` on the step
+that completes a rollout (world-model sources only), and None otherwise.
 """
 from __future__ import annotations
 
@@ -36,20 +33,21 @@ import torch
 from torch import Tensor
 
 from agents.encoding import RunningNorm
-from agents.intrinsic import NoBonus, ReturnNormaliser, Rollout
+from agents.intrinsic.base import IntrinsicSource, ReturnNormaliser, Transitions
 from agents.objective import Objective
 from agents.ppo import PPOLearner, RolloutBuffer
+from agents.protocol import Agent, Step
 from agents.rare_state import RewardBias
 
 CLIP = 5.0  # normalised observations are clipped to [-5, 5] (Burda et al. 2018)
 
 
-class AmortisedAgent:
+class AmortisedAgent(Agent):
     """PPO with two value heads on a rollout source's normalised bonus.
 
     Args:
         learner: the PPO learner (its settings give the rollout length T).
-        source: the rollout source (:mod:`agents.intrinsic`).
+        source: the intrinsic source that scores each rollout (:mod:`agents.intrinsic`).
         obs_dim: observation width.
         num_actions: Discrete action count.
         num_envs: copies N.
@@ -63,13 +61,13 @@ class AmortisedAgent:
         generator: random source of warm-up actions.
     """
 
-    def __init__(self, *, learner: PPOLearner, source: NoBonus, obs_dim: int, num_actions: int, num_envs: int,
+    def __init__(self, *, learner: PPOLearner, source: IntrinsicSource, obs_dim: int, num_actions: int, num_envs: int,
                  objective: Objective = Objective.MAXIMISE, warmup_steps: int = 10, fit_ratio: int = 1,
                  action_start: int = 0, context: Tensor | None = None, device: torch.device,
                  generator: torch.Generator | None = None) -> None:
         self.learner = learner
         self.source = source
-        self.world = source.world  # None unless the bonus is a world model's surprise
+        self.world = source.world  # None unless the source is a world model's surprise
         self.num_actions, self.num_envs = int(num_actions), int(num_envs)
         self.action_start = int(action_start)
         self.sign = objective.reward_sign
@@ -84,7 +82,6 @@ class AmortisedAgent:
         self.raw_next = torch.zeros(t, n, obs_dim, device=self.device)
         self.map_xy = torch.zeros(t, n, 2, device=self.device)
         self.has_map = False
-        self.slots = torch.zeros(t, n, dtype=torch.long, device=self.device)  # replay rows of the rollout
         self.reward_bias: RewardBias | None = None
         self._fe: Tensor | None = None  # (T, N) free energy of the finished rollout
         self.obs_norm = RunningNorm(obs_dim, self.device, std_floor=1e-2)
@@ -120,36 +117,32 @@ class AmortisedAgent:
         return actions + self.action_start
 
     @torch.no_grad()
-    def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
-                weights: Tensor | None = None, *, reward: Tensor | None = None,
-                map_xy: Tensor | None = None) -> Tensor | None:
+    def observe(self, step: Step) -> Tensor | None:
         """Record one step of all copies; on a rollout's last step, score it (see module doc)."""
         self.steps += 1
-        obs = torch.as_tensor(obs, device=self.device, dtype=torch.float32).reshape(self.num_envs, -1)
-        nxt = torch.as_tensor(next_obs, device=self.device, dtype=torch.float32).reshape(self.num_envs, -1)
-        actions = torch.as_tensor(actions, device=self.device)
-        if self.world is not None:
-            self.world.observe(obs, actions, nxt)  # replay for the world model's online fit
+        n = self.num_envs
+        obs = torch.as_tensor(step.obs, device=self.device, dtype=torch.float32).reshape(n, -1)
+        nxt = torch.as_tensor(step.next_obs, device=self.device, dtype=torch.float32).reshape(n, -1)
+        xy = None if step.map_xy is None else torch.as_tensor(step.map_xy, device=self.device).float()
         if self.steps <= self.warmup_steps:
             self.obs_norm.update(nxt)
+            self.source.warm(Transitions(obs, torch.as_tensor(step.action, device=self.device), nxt, xy, n))
             return None
         t = self.buf.t
         self.raw_obs[t], self.raw_next[t] = obs, nxt
-        if self.world is not None and self.world.last_slots is not None:
-            self.slots[t] = self.world.last_slots
-        if map_xy is not None:
-            self.map_xy[t], self.has_map = torch.as_tensor(map_xy, device=self.device), True
-        self.buf.outcome(None if reward is None else torch.as_tensor(reward), done)
+        if xy is not None:
+            self.map_xy[t], self.has_map = xy, True
+        self.buf.outcome(torch.as_tensor(step.reward), step.done)
         if not self.buf.full:
             return None
         self._next_obs = nxt
-        n = self.buf.steps * self.num_envs
-        nxt_rows = self.raw_next.reshape(n, -1)
-        roll = Rollout(self.raw_obs.reshape(n, -1), self.buf.actions.reshape(n), nxt_rows, self.normalise(nxt_rows),
-                       self.map_xy.reshape(n, 2) if self.has_map else None)
-        self._surprise = self.source.score(roll).reshape(self.buf.steps, self.num_envs)
-        fe = getattr(self.source, "free_energy", None)
-        self._fe = None if fe is None else fe.reshape(self.buf.steps, self.num_envs)
+        rows = self.buf.steps * n
+        batch = Transitions(self.raw_obs.reshape(rows, -1), self.buf.actions.reshape(rows) + self.action_start,
+                            self.raw_next.reshape(rows, -1), self.map_xy.reshape(rows, 2) if self.has_map else None,
+                            n)
+        self._surprise = self.source.score(batch).reshape(self.buf.steps, n)
+        fe = self.source.free_energy
+        self._fe = None if fe is None else fe.reshape(self.buf.steps, n)
         return fe
 
     # ------------------------------------------------------------ rare-state biasing
@@ -159,10 +152,12 @@ class AmortisedAgent:
 
     def weight_last_transitions(self, weights: Tensor) -> None:
         """Importance weights ``(T * N,)`` (step-major) of the replay rows of the rollout ``observe`` scored last."""
-        if self.world is None or weights.numel() != self.slots.numel():
-            raise ValueError(f"got {weights.numel()} importance weights for the {self.slots.numel()} transitions "
-                             f"of a rollout (a world-model bonus is needed)")
-        self.world.replay.set_weights(self.slots.reshape(-1), weights.to(self.device))
+        slots = None if self.world is None else self.world.last_slots
+        if slots is None or weights.numel() < slots.numel():
+            raise ValueError(f"got {weights.numel()} importance weights for the transitions of a rollout "
+                             f"(a world-model source is needed)")
+        # A replay smaller than a rollout keeps only its newest rows: their weights are the last ones.
+        self.world.replay.set_weights(slots, weights.reshape(-1)[-slots.numel():].to(self.device))
 
     def restarted(self, mask: Tensor) -> None:
         """Copies ``mask`` ``(N,)`` were put in new states after the step just recorded.
@@ -189,7 +184,7 @@ class AmortisedAgent:
             penalty = self.reward_bias(self._fe)
             reward = reward - penalty
         bonus = self.returns(reward)
-        hook = getattr(self.source, "minibatch", None)
+        hook = self.source.minibatch if self.source.trains_in_minibatches else None
         last_obs = self._next_obs
         # the observation after the rollout: the env's next obs (its autoreset start where an episode ended)
         metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus, self.policy_input(last_obs),

@@ -6,12 +6,10 @@ An agent is a thin binding of an :class:`OnlineWorldModel` (what it knows), a
 :class:`agents.objective.Objective`, the sign of the surprise term. Holding
 decisions for several env steps is the wrapper :class:`agents.repeat.ActionRepeat`.
 
-Loop (DESIGN.md ``Agent`` contract)::
-
-    actions = agent.act(obs)                      # (N,) or (N, A)
-    obs2, r, term, trunc, info = env.step(actions)
-    fe = agent.observe(obs, actions, info["final_obs"], term | trunc)   # (N,)
-    metrics = agent.update()                      # world-model steps
+It keeps the :class:`agents.protocol.Agent` contract: ``act``, ``observe(step)``
+(returns the free energy ``(N,)`` of the real transitions it stored), ``update``
+(``fit_ratio`` world-model steps), ``interval_metrics`` (the imagined surprise
+of the chosen plans).
 """
 from __future__ import annotations
 
@@ -23,10 +21,11 @@ from torch import Tensor
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
+from agents.protocol import Agent, Step
 from agents.terms import StepPrediction, step_score
 
 
-class PlanningAgent:
+class PlanningAgent(Agent):
     """Model-predictive agent scoring imagined transitions by expected free energy.
 
     Args:
@@ -139,11 +138,10 @@ class PlanningAgent:
         return actions
 
     @torch.no_grad()
-    def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
-                weights: Tensor | None = None) -> Tensor:
-        """Store real transitions ``(N, ...)``; returns their free energy ``(N,)``, before learning."""
-        self.end_step(done)
-        return self.record(obs, actions, next_obs, weights)
+    def observe(self, step: Step) -> Tensor:
+        """Store the step's real transitions; returns their free energy ``(N,)``, before learning."""
+        self.end_step(step.done)
+        return self.record(step.obs, step.action, step.next_obs)
 
     def end_step(self, done: Tensor | None = None) -> None:
         """Count one env step and forget the warm-start plans of copies whose episode ended (``(N,)`` bool)."""
@@ -160,6 +158,12 @@ class PlanningAgent:
     def update(self) -> dict[str, float]:
         """``fit_ratio`` world-model steps; returns the world model's metrics."""
         return self.world.fit(self.fit_ratio)
+
+    def interval_metrics(self) -> dict[str, float]:
+        """The mean imagined surprise of the plans chosen last (``agent/plan_surprise``)."""
+        if "surprise" not in self.last_plan:
+            return {}
+        return {"agent/plan_surprise": float(self.last_plan["surprise"].mean())}
 
     @property
     def last_metrics(self) -> dict[str, float]:

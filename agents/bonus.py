@@ -1,24 +1,25 @@
-"""The surprise bonus: one transform for planners and for stable-baselines3.
+"""The intrinsic bonus for stable-baselines3: one transform over any intrinsic source.
 
-Two halves (as in TorchRL's RND): a *source* that scores transitions and
-learns from what passes through it, and a *transform* that turns its score
-into reward::
+Two halves (as in TorchRL's RND): an intrinsic *source*
+(:mod:`agents.intrinsic`: the world model's surprise, RND, exact counts, ...)
+that scores transitions and learns from what passes through it, and a
+*transform* that turns its score into reward::
 
-    reward' = int_coef * sign * surprise + ext_coef * reward
+    reward' = int_coef * sign * score + ext_coef * reward
 
-with ``sign = +1`` for an adversarial (surprise-seeking) bonus and ``-1`` for
-a surprise minimiser. Sources: :class:`WorldModelSurprise` (the world model's
-free energy, learning online), and in :mod:`agents.baselines` RND and exact
-map-cell counts.
+with ``sign = +1`` for a maximised source (adversarial free energy, novelty)
+and ``-1`` for a minimised one (free energy). The amortised agent draws from
+the same sources; here they score one vec step at a time.
 
-For stable-baselines3, :class:`SurpriseBonusVecEnv` is a ``VecEnvWrapper`` and
+:class:`SurpriseBonusVecEnv` is a ``VecEnvWrapper`` and
 :class:`SurpriseBonusWrapper` a ``gymnasium.Wrapper``; either works unchanged
 with PPO, A2C, DQN and SAC (no algorithm is subclassed).
 :class:`BonusLoggingCallback` logs the bonus's figures.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -28,90 +29,55 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import Tensor
 
 from agents.encoding import TransitionEncoder
+from agents.intrinsic import SurpriseOptions
+from agents.intrinsic.base import IntrinsicSource, Transitions
+from agents.intrinsic.surprise import WorldModelSurprise
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from freeenergy.models import build_world_model
 
 
-class SurpriseSource(Protocol):
-    """Scores transitions ``(B,)`` (recording them) and learns from the record."""
-
-    device: torch.device
-
-    def surprise(self, obs: Tensor, actions: Tensor, next_obs: Tensor,
-                 map_xy: Tensor | None = None) -> Tensor: ...
-
-    def learn(self) -> dict[str, float]: ...
-
-
-class WorldModelSurprise:
-    """Free energy of each transition under an online world model, which then learns it.
-
-    Args:
-        world: encoder + replay + model(s).
-        fit_ratio: world-model steps per learning call.
-        fe_draws: noise draws of ``free_energy``.
-        fit_every: learn on every ``fit_every``-th call of ``learn`` (one call per vec
-            step); > 1 amortises the model's steps over several batches of transitions.
-    """
-
-    def __init__(self, world: OnlineWorldModel, fit_ratio: int = 1, fe_draws: int | None = None,
-                 fit_every: int = 1) -> None:
-        if int(fit_every) < 1:
-            raise ValueError(f"fit_every must be >= 1, got {fit_every}")
-        self.world = world
-        self.device = world.device
-        self.fit_ratio = int(fit_ratio)
-        self.fe_draws = fe_draws
-        self.fit_every = int(fit_every)
-        self.calls = 0
-
-    def surprise(self, obs: Tensor, actions: Tensor, next_obs: Tensor,
-                 map_xy: Tensor | None = None) -> Tensor:
-        x = self.world.observe(obs, actions, next_obs)
-        return self.world.free_energy(x, self.fe_draws)
-
-    def learn(self) -> dict[str, float]:
-        self.calls += 1
-        steps = self.fit_ratio if self.calls % self.fit_every == 0 else 0
-        return {f"world_model/{k}": v for k, v in self.world.fit(steps).items()}
-
-    def state_dict(self) -> dict:
-        return self.world.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.world.load_state_dict(state)
-
-
 class BonusTransform:
-    """``reward' = int_coef * sign * surprise + ext_coef * reward`` over batches ``(B,)``.
+    """``reward' = int_coef * sign * score + ext_coef * reward`` over batches ``(B,)``.
 
     Args:
-        source: the surprise source.
+        source: the intrinsic source.
         int_coef: weight of the intrinsic term (>= 0).
         ext_coef: weight of the extrinsic reward (0 allowed).
-        objective: ``MAXIMISE``: surprise is rewarded (adversarial, novelty bonuses);
+        objective: ``MAXIMISE``: the score is rewarded (adversarial, novelty bonuses);
             ``MINIMISE``: it is penalised (free-energy minimiser).
+        device: where the source's tensors live.
+        fit_ratio: the source's learning steps per learning call.
+        fit_every: learn on every ``fit_every``-th call only (one call per vec step); > 1
+            amortises the source's steps over several batches of transitions.
     """
 
-    def __init__(self, source: SurpriseSource, int_coef: float = 1.0, ext_coef: float = 0.0,
-                 objective: Objective = Objective.MAXIMISE) -> None:
+    def __init__(self, source: IntrinsicSource, int_coef: float = 1.0, ext_coef: float = 0.0,
+                 objective: Objective = Objective.MAXIMISE, *, device: torch.device | str = "cpu",
+                 fit_ratio: int = 1, fit_every: int = 1) -> None:
+        if int(fit_every) < 1:
+            raise ValueError(f"fit_every must be >= 1, got {fit_every}")
         self.source = source
         self.int_coef = float(int_coef)
         self.ext_coef = float(ext_coef)
         self.objective = Objective(objective)
         self.sign = self.objective.reward_sign
+        self.device = torch.device(device)
+        self.fit_ratio, self.fit_every = int(fit_ratio), int(fit_every)
+        self.calls = 0
         self.last_surprise: Tensor | None = None
         self.last_metrics: dict[str, float] = {}
 
     def __call__(self, obs: Tensor, actions: Tensor, next_obs: Tensor, reward: Tensor,
                  map_xy: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """New rewards ``(B,)`` and the surprise ``(B,)`` behind them (scored before learning)."""
-        s = self.source.surprise(obs, actions, next_obs, map_xy)
+        """New rewards ``(B,)`` and the score ``(B,)`` behind them (scored before learning)."""
+        s = self.source.score(Transitions(obs, actions, next_obs, map_xy))
         reward = torch.as_tensor(reward, device=s.device, dtype=torch.float32).reshape(-1)
         out = self.int_coef * self.sign * s + self.ext_coef * reward
         self.last_surprise = s
-        self.last_metrics = self.source.learn()
+        self.calls += 1
+        steps = self.fit_ratio if self.calls % self.fit_every == 0 else 0
+        self.last_metrics = self.source.learn(steps) or self.last_metrics
         return out, s
 
 
@@ -131,7 +97,7 @@ class SurpriseBonusVecEnv(VecEnvWrapper):
     def __init__(self, venv: VecEnv, transform: BonusTransform) -> None:
         super().__init__(venv)
         self.transform = transform
-        self.device = transform.source.device
+        self.device = transform.device
         self._last_obs: np.ndarray | None = None
         self._actions: np.ndarray | None = None
         self.steps = 0
@@ -190,7 +156,7 @@ class SurpriseBonusWrapper(gym.Wrapper):
     def __init__(self, env: gym.Env, transform: BonusTransform) -> None:
         super().__init__(env)
         self.transform = transform
-        self.device = transform.source.device
+        self.device = transform.device
         self._last_obs: np.ndarray | None = None
 
     def reset(self, **kwargs: Any):
@@ -229,8 +195,9 @@ def surprise_bonus(venv: VecEnv, *, model: str = "rae", objective: Objective | s
     goal = Objective(objective)
     world = OnlineWorldModel(encoder=encoder, members=[build_world_model(model, encoder.dim, device, **options)],
                              replay_capacity=replay_capacity, batch_size=batch_size, device=device, objective=goal)
-    source = WorldModelSurprise(world, fit_ratio=fit_ratio)
-    return SurpriseBonusVecEnv(venv, BonusTransform(source, int_coef, ext_coef, objective=goal))
+    source = WorldModelSurprise(world=world, options=SurpriseOptions())
+    return SurpriseBonusVecEnv(venv, BonusTransform(source, int_coef, ext_coef, objective=goal, device=device,
+                                                    fit_ratio=fit_ratio))
 
 
 def find_bonus_wrapper(env: Any) -> SurpriseBonusVecEnv | None:

@@ -80,7 +80,8 @@ class Visitation:
                 "explore/mean_env_coverage": self.mean_env_coverage}
 
     def state_dict(self) -> dict:
-        return {"counts": self.counts.cpu(), "env_visited": self.env_visited.cpu()}
+        # Copies: both grow in place, and a checkpoint kept in memory must not.
+        return {"counts": self.counts.cpu().clone(), "env_visited": self.env_visited.cpu().clone()}
 
     def load_state_dict(self, state: dict) -> None:
         self.counts = state["counts"].to(self.device)

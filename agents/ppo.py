@@ -18,78 +18,14 @@ measures the difference side by side.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from agents.ppo_settings import PPOSettings
 
-@dataclass(frozen=True, kw_only=True)
-class PPOSettings:
-    """PPO hyper-parameters (the ``agent.ppo`` mapping of a run's config)."""
-
-    rollout: int = 128  #: env steps T per copy in one rollout (one update per rollout)
-    epochs: int = 4  #: passes over the rollout per update
-    minibatches: int = 4  #: minibatches per pass (each T * N / minibatches rows)
-    lr: float = 1e-3  #: Adam learning rate of the actor-critic
-    hidden: int = 64  #: width of the two hidden layers of actor and critic
-    gamma: float = 0.99  #: discount of extrinsic (episodic) returns
-    gamma_int: float = 0.99  #: discount of intrinsic (non-episodic) returns
-    gae_lambda: float = 0.95  #: lambda of generalised advantage estimation
-    clip: float = 0.2  #: clip range of the probability ratio
-    ent_coef: float = 0.01  #: weight of the policy's entropy bonus
-    vf_coef: float = 0.5  #: weight of the value losses
-    max_grad_norm: float = 0.5  #: gradient-norm clip
-    predictor_fraction: float = 0.25  #: RND: share of each minibatch the predictor trains on
-    predictor_lr: float = 1e-4  #: RND: the predictor's Adam learning rate
-    fourier: int = 0  #: random Fourier features of the input added to it (0: the raw input only)
-    fourier_scale: float = 5.0  #: std of the Fourier features' frequencies, per normalised input unit
-
-
-def _int_at_least(lo: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
-
-
-def _number(lo: float, hi: float, lo_open: bool = True, hi_open: bool = True) -> Callable[[Any], bool]:
-    def ok(v: Any) -> bool:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return False
-        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    return ok
-
-
-_INF = float("inf")
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "rollout": (_int_at_least(1), "an integer >= 1"), "epochs": (_int_at_least(1), "an integer >= 1"),
-    "minibatches": (_int_at_least(1), "an integer >= 1"), "hidden": (_int_at_least(1), "an integer >= 1"),
-    "lr": (_number(0, 1), "a number in (0, 1)"), "predictor_lr": (_number(0, 1), "a number in (0, 1)"),
-    "gamma": (_number(0, 1), "a number in (0, 1)"),
-    "gamma_int": (_number(0, 1), "a number in (0, 1)"),
-    "gae_lambda": (_number(0, 1, hi_open=False), "a number in (0, 1]"),
-    "clip": (_number(0, _INF), "a number > 0"), "ent_coef": (_number(0, _INF, lo_open=False), "a number >= 0"),
-    "vf_coef": (_number(0, _INF), "a number > 0"), "max_grad_norm": (_number(0, _INF), "a number > 0"),
-    "predictor_fraction": (_number(0, 1, hi_open=False), "a number in (0, 1]"),
-    "fourier": (_int_at_least(0), "an integer >= 0"), "fourier_scale": (_number(0, _INF), "a number > 0"),
-}
-
-
-def ppo_settings(raw: dict[str, Any] | None, key: str = "agent.ppo") -> PPOSettings:
-    """Settings from a mapping; an unknown key or a bad value raises a one-line ``ValueError``."""
-    names = [f.name for f in dataclasses.fields(PPOSettings)]
-    out: dict[str, Any] = {}
-    for name, value in dict(raw or {}).items():
-        if name not in names:
-            raise ValueError(f"{key}.{name} is unknown: valid keys are {', '.join(names)}")
-        if isinstance(value, float) and value.is_integer() and isinstance(getattr(PPOSettings(), name), int):
-            value = int(value)  # 1e3 written as a float
-        ok, valid = _CHECKS[name]
-        if not ok(value):
-            raise ValueError(f"{key}.{name}={value!r} is invalid: expected {valid}")
-        out[name] = float(value) if isinstance(getattr(PPOSettings(), name), float) else value
-    return PPOSettings(**out)
+__all__ = ["ActorCritic", "FourierFeatures", "PPOLearner", "PPOSettings", "RolloutBuffer", "gae"]
 
 
 def _layer(i: int, o: int, std: float) -> nn.Linear:

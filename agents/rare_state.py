@@ -97,7 +97,8 @@ class RareStateBias:
         reset_fraction: share of copies restarted at rare states per refresh.
         refresh: steps between re-centring (and restarts).
         importance_weights: write unbiasing weights into the replay buffer.
-        memory: recent (state, free energy) pairs kept for restarts and weights.
+        memory: recent (state, free energy) pairs kept for restarts and weights (at least
+            ``num_envs``: one step of every copy, else the windows could never be placed).
         max_weight: importance weights are clipped to ``[1/max_weight, max_weight]``.
         device: where the bookkeeping lives.
         generator: random source (restarts).
@@ -121,7 +122,7 @@ class RareStateBias:
         self.centres: Tensor | None = None
         self.kappa = 0.0
         self.f_k: Tensor | None = None
-        self.memory = int(memory)
+        self.memory = max(int(memory), self.num_envs)  # at least one step of every copy
         self.max_weight = float(max_weight)
         self._fe = torch.empty(0, device=self.device)
         self._win = torch.empty(0, dtype=torch.long, device=self.device)
@@ -218,7 +219,7 @@ class RareStateBias:
             fe = fe.detach().to(self.device).float().reshape(-1)
             if fe.numel() % self.num_envs:
                 raise ValueError(f"rare-state biasing needs one transition per copy and step ({self.num_envs}), "
-                                 f"got {fe.numel()}: set agent.action_repeat=1 with umbrella.windows > 0")
+                                 f"got {fe.numel()}: set agent.planner.action_repeat=1 with umbrella.windows > 0")
             self._weigh(agent, fe, self._remember(fe))
         if step % self.refresh == 0 and self._fe.numel() >= self.num_envs:
             self._recentre()
@@ -288,8 +289,10 @@ class RareStateBias:
         n_mem = min(self._states.shape[0], self._recent())
         fe = self._fe[-n_mem:]
         top = torch.nonzero(fe >= torch.quantile(fe, 0.9)).flatten()
-        pick = top[torch.randint(top.numel(), (k,), generator=self.generator, device="cpu").to(top.device)]
-        copies = torch.randperm(self.num_envs, generator=self.generator, device="cpu")[:k].to(env.device)
+        # Drawn where the generator lives (the run's: a CUDA generator on CUDA), then moved.
+        dev = self.generator.device if self.generator is not None else torch.device("cpu")
+        pick = top[torch.randint(top.numel(), (k,), generator=self.generator, device=dev).to(top.device)]
+        copies = torch.randperm(self.num_envs, generator=self.generator, device=dev)[:k].to(env.device)
         try:
             new_obs = env.set_state(copies, self._states[-n_mem:][pick].to(env.device))
         except NotImplementedError:

@@ -19,8 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from agents.protocol import Agent, Step
 
-class ActionRepeat:
+
+class ActionRepeat(Agent):
     """The Agent contract around ``agent``, each decision held for ``repeat`` env steps.
 
     Args:
@@ -38,11 +40,19 @@ class ActionRepeat:
         self._open: Tensor | None = None  # (N,) bool: the decision's transition is not stored yet
         self._k = 0  # env steps since the decision
 
-    def __getattr__(self, name: str) -> Any:
-        # Read-only views of the wrapped agent (world, planner, last_plan, ...) for logging and maps.
-        if name == "agent":
-            raise AttributeError(name)
-        return getattr(self.agent, name)
+    @property
+    def world(self) -> Any:  # type: ignore[override]
+        return self.agent.world
+
+    @property
+    def device(self) -> torch.device:
+        return self.agent.device
+
+    def interval_metrics(self) -> dict[str, float]:
+        return self.agent.interval_metrics()
+
+    def restarted(self, mask: Tensor) -> None:
+        self.agent.restarted(mask)
 
     @torch.no_grad()
     def act(self, obs: Tensor) -> Tensor:
@@ -56,9 +66,9 @@ class ActionRepeat:
         return self._held
 
     @torch.no_grad()
-    def observe(self, obs: Tensor, actions: Tensor, next_obs: Tensor, done: Tensor | None = None,
-                weights: Tensor | None = None) -> Tensor:
+    def observe(self, step: Step) -> Tensor:
         """Store the transitions of decisions that ended; their free energy ``(K,)``, ``K <= N``."""
+        done, next_obs = step.done, step.next_obs
         self.agent.end_step(done)
         self._k += 1
         assert self._open is not None and self._start_obs is not None and self._held is not None
@@ -70,8 +80,7 @@ class ActionRepeat:
         self._open &= ~close
         if not bool(close.any()):
             return torch.zeros(0, device=self.agent.device)
-        return self.agent.record(self._start_obs[close], self._held[close], next_obs[close],
-                                 None if weights is None else weights[close])
+        return self.agent.record(self._start_obs[close], self._held[close], next_obs[close])
 
     def update(self) -> dict[str, float]:
         """The wrapped agent's update once per decision; its last metrics in between."""

@@ -71,8 +71,8 @@ def epistemic_surprise(p: StepPrediction) -> Tensor:
         return per_member.var(dim=0, unbiased=False).mean(-1)
     if m > 1:
         return nxt[0].var(dim=0, unbiased=False).mean(-1)
-    raise ValueError("epistemic surprise needs an ensemble (agent.ensemble >= 2) or several "
-                     "noise draws (agent.draws >= 2)")
+    raise ValueError("epistemic surprise needs an ensemble (agent.online.ensemble >= 2) or several "
+                     "noise draws (agent.surprise.draws >= 2)")
 
 
 def aleatoric_surprise(p: StepPrediction) -> Tensor:
@@ -83,7 +83,7 @@ def aleatoric_surprise(p: StepPrediction) -> Tensor:
 def predicted_surprise(p: StepPrediction) -> Tensor:
     """Amortised expected free energy of real transitions ``(B,)`` (needs a surprise head)."""
     if p.predicted is None:
-        raise ValueError("surprise='predicted' needs the surprise head (agent.surprise_head: true)")
+        raise ValueError("surprise='predicted' needs the surprise head (agent.online.surprise_head: true)")
     return p.predicted
 
 

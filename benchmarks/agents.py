@@ -36,6 +36,7 @@ def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
     from agents.encoding import TransitionEncoder
     from agents.online import OnlineWorldModel
     from agents.planner import Planner
+    from agents.protocol import Step
     from freeenergy.rae import RAE
 
     dev = torch.device(device)
@@ -51,7 +52,7 @@ def bench_planning(device: str, n: int, c: int, h: int, repeats: int) -> dict:
     for _ in range(3):  # fill replay, warm up kernels
         a = agent.act(obs) if len(world.replay) else env.sample_actions()
         nxt, _, term, trunc, info = env.step(a)
-        agent.observe(obs, a, info["final_obs"], term | trunc)
+        agent.observe(Step(obs, a, info["final_obs"], term | trunc, torch.zeros(n)))
         agent.update()
         obs = nxt
 
@@ -73,8 +74,9 @@ def bench_sb3(total_steps: int, num_envs: int, fit_every: int) -> dict:
     from stable_baselines3 import PPO
 
     import envs
-    from agents.bonus import BonusTransform, SurpriseBonusVecEnv, WorldModelSurprise
+    from agents.bonus import BonusTransform, SurpriseBonusVecEnv
     from agents.encoding import TransitionEncoder
+    from agents.intrinsic.surprise import WorldModelSurprise
     from agents.online import OnlineWorldModel
     from agents.sb3_env import BatchedVecEnv
     from freeenergy.rae import RAE
@@ -86,8 +88,8 @@ def bench_sb3(total_steps: int, num_envs: int, fit_every: int) -> dict:
         if bonus:
             enc = TransitionEncoder(env.obs_dim, env.single_action_space)
             world = OnlineWorldModel(encoder=enc, members=[RAE(enc.dim)], replay_capacity=50_000, batch_size=128)
-            source = WorldModelSurprise(world, fit_ratio=1, fe_draws=1, fit_every=fit_every)
-            venv = SurpriseBonusVecEnv(venv, BonusTransform(source, 1.0))
+            source = WorldModelSurprise(world=world)
+            venv = SurpriseBonusVecEnv(venv, BonusTransform(source, 1.0, fit_ratio=1, fit_every=fit_every))
         model = PPO("MlpPolicy", venv, n_steps=64, batch_size=512, n_epochs=4, seed=0, device="cpu", verbose=0)
         t0 = time.perf_counter()
         model.learn(total_timesteps=total_steps)

@@ -62,8 +62,8 @@ def main() -> None:
         args.procs = [1, 2] if args.device == "cpu" else sorted({1, torch.cuda.device_count()})
     overrides = [f"env.device={args.device}", f"env.num_envs={args.envs}", f"run.steps={args.steps}",
                  "run.seeds=[]", "run.threads=1", "run.checkpoint_every=0", "logging.wandb=disabled",
-                 "logging.map_interval=100000", f"agent.candidates={args.candidates}",
-                 f"agent.horizon={args.horizon}", "agent.warmup_steps=5"]
+                 "logging.map_interval=100000", f"agent.planner.candidates={args.candidates}",
+                 f"agent.planner.horizon={args.horizon}", "agent.warmup_steps=5"]
     runs: dict[int, list[dict]] = {n: [] for n in args.procs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):

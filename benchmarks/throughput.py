@@ -1,24 +1,33 @@
-"""Throughput: stable-baselines3 PPO vs the amortised agent, env-steps/s, in one run.
+"""Throughput: the amortised agent beside a compiled JAX PPO and stable-baselines3 PPO, in one JSON.
 
-Side by side on the same machine:
+Side by side on the same machine, env-steps/s:
 
+- ``amortised``: the amortised agent (``agent.type: amortised``, torch PPO with two
+  value heads) on the batched CartPole twin (``freeenergy/CartPole-v1``), once with
+  ``agent.intrinsic.name: none`` (PPO alone) and once with ``afe`` (the RAE scores every
+  transition and fits on replay: world-model learning included; its row says how
+  many times each transition is trained on, ``samples_per_transition``), at each
+  ``--envs`` on the CPU always and at each ``--cuda-envs`` on CUDA when there is one;
+- ``anchor_jax_ppo``: PPO on gymnax's CartPole-v1 compiled whole under ``jax.jit`` +
+  ``lax.scan`` (``benchmarks/anchor_jax_ppo.py``, run in its own process), with the
+  same rollout, epochs, minibatches and widths, at the same copies and device
+  (and on the CPU confined to as many cores as torch's ``--threads``);
+  each amortised row's ``ratio_to_anchor`` is its rate over the anchor's. Without
+  jax (the extra ``bench``) the anchor rows are left out with a note;
 - ``sb3``: stable-baselines3 PPO on Gymnasium's ``CartPole-v1`` with 8 envs
-  (``make_vec_env``), with SB3's default PPO settings and with the RL Zoo's tuned
-  CartPole settings (n_steps 32, batch 256, 20 epochs); the faster one is the
-  reference;
-- ``amortised``: the amortised agent (``agent.type: amortised``, PPO with two
-  value heads) on the batched CartPole twin (``freeenergy/CartPole-v1``) with the
-  adversarial free-energy bonus, so world-model learning is included (the RAE
-  scores every transition and fits on replay, one step per env step and batch of
-  copies), at several ``num_envs``;
-- ``ratio``: each amortised figure over the SB3 reference (the goal: >= 5).
+  (``make_vec_env``) with SB3's defaults and with the RL Zoo's tuned CartPole
+  settings; the faster is the reference of ``ratio_to_sb3``.
 
-    python benchmarks/throughput.py [--device cpu|cuda] [--envs 8 64 256 1024]
-        [--steps 65536] [--sb3-steps 32768] [--out PATH]
+    python benchmarks/throughput.py [--device auto|cpu|cuda ...] [--envs 64 256 1024 4096]
+        [--cuda-envs 1024 8192 32768 131072] [--bonus none afe] [--steps 65536] [--sb3-steps 32768]
+        [--no-anchor] [--quick] [--out PATH]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +44,8 @@ from benchmarks.report import emit, machine  # noqa: E402
 
 ZOO = {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
        "learning_rate": 0.001, "clip_range": 0.2}
+#: The PPO settings both the amortised agent and the anchor run with (the rollout is ``--rollout``).
+PPO = {"epochs": 4, "minibatches": 4, "hidden": 64}
 
 
 def bench_sb3(total_steps: int, settings: dict) -> dict:
@@ -52,39 +63,42 @@ def bench_sb3(total_steps: int, settings: dict) -> dict:
             "env_steps": model.num_timesteps, "seconds": dt, "env_steps_per_second": model.num_timesteps / dt}
 
 
-def amortised_config(env_id: str, num_envs: int, device: str, rollout: int):
+def amortised_config(env_id: str, num_envs: int, device: str, rollout: int, bonus: str = "afe"):
     from experiments.config import Config, build
 
     return build(Config, {
         "env": {"id": env_id, "num_envs": num_envs, "device": device},
         "world_model": {"hidden": 128, "code_dim": 6, "passes": 3, "batch_size": 256},
-        "agent": {"type": "amortised", "bonus": "afe", "surprise": "total", "warmup_steps": 4, "fit_ratio": 1,
-                  "ext_coef": 2.0, "int_coef": 1.0,
-                  "ppo": {"rollout": rollout, "epochs": 4, "minibatches": 4, "hidden": 64}},
+        "agent": {"type": "amortised", "intrinsic": {"name": bonus}, "surprise": {"term": "total"},
+                  "warmup_steps": 4, "online": {"fit_ratio": 1}, "ext_coef": 2.0, "int_coef": 1.0,
+                  "ppo": {"rollout": rollout, **PPO}},
     })
 
 
-def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, rollout: int) -> dict:
-    from experiments.kinds.agent import make_agent, make_env
+def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, rollout: int,
+                    bonus: str = "afe") -> dict:
+    """Env-steps/s of whole rollouts (act, step, observe, update) after one warm-up rollout."""
+    from agents.protocol import Step
+    from experiments.build import make_agent, make_env
 
     dev = torch.device(device)
-    cfg = amortised_config(env_id, num_envs, device, rollout)
+    cfg = amortised_config(env_id, num_envs, device, rollout, bonus)
     torch.manual_seed(0)
-    gen = torch.Generator(device=dev).manual_seed(0)
     env = make_env(cfg, dev)
-    agent = make_agent(cfg, env, dev, gen)
+    agent = make_agent(cfg, env, dev, torch.Generator(device=dev).manual_seed(0))
     obs = env.reset(seed=0)
 
     def step(o: torch.Tensor) -> torch.Tensor:
         a = agent.act(o)
         nxt, rew, term, trunc, info = env.step(a)
-        agent.observe(o, a, info["final_obs"], term | trunc, reward=rew, map_xy=info["final_map_xy"])
+        agent.observe(Step(o, a, info["final_obs"], term | trunc, rew, info["final_map_xy"]))
         agent.update()
         return nxt
 
     for _ in range(cfg.agent.warmup_steps + rollout):  # warm-up and one whole rollout (kernels, allocations)
         obs = step(obs)
     steps = max(total_steps // num_envs // rollout, 1) * rollout
+    fits0 = agent.world.fit_steps if agent.world is not None else 0
     if dev.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -94,43 +108,108 @@ def bench_amortised(env_id: str, num_envs: int, total_steps: int, device: str, r
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     env.close()
-    return {"env": env_id, "num_envs": num_envs, "device": device, "rollout": rollout,
-            "env_steps": steps * num_envs, "seconds": dt, "env_steps_per_second": steps * num_envs / dt,
-            "world_model_steps": agent.world.fit_steps}
+    done = steps * num_envs
+    row = {"agent": "amortised", "env": env_id, "num_envs": num_envs, "device": device, "bonus": bonus,
+           "rollout": rollout, "env_steps": done, "seconds": dt, "env_steps_per_second": done / dt}
+    if agent.world is not None:
+        fits = agent.world.fit_steps - fits0
+        row.update(world_model_steps=fits, world_model_batch=agent.world.batch_size,
+                   samples_per_transition=fits * agent.world.batch_size / done)
+    return row
+
+
+def bench_anchor(envs: list[int], steps: int, device: str, rollout: int, timeout: float,
+                 threads: int = 0) -> tuple[list, str]:
+    """The anchor's rows from its own process (JAX and torch never share a GPU's memory); or why none.
+
+    ``threads``: CPU cores the anchor may use (torch's ``--threads`` beside it; 0: all).
+    """
+    cmd = [sys.executable, str(_ROOT / "benchmarks" / "anchor_jax_ppo.py"), "--device", device, "--steps",
+           str(steps), "--rollout", str(rollout), "--threads", str(threads), "--envs", *map(str, envs),
+           *(f"--{k}={v}" for k, v in PPO.items())]
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=_ROOT, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return [], f"the anchor took longer than {timeout:.0f} s"
+    if proc.returncode != 0:
+        return [], "the anchor failed: " + (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    results = json.loads(proc.stdout)["results"]
+    return results["anchor"], results.get("note", "")
+
+
+def attach_ratios(rows: list[dict], anchor: list[dict], sb3_ref: float) -> None:
+    """``ratio_to_anchor`` (same copies and device) and ``ratio_to_sb3`` of each amortised row."""
+    rate = {(r["num_envs"], r["device"]): r["env_steps_per_second"] for r in anchor}
+    for r in rows:
+        ref = rate.get((r["num_envs"], r["device"]))
+        r["ratio_to_anchor"] = r["env_steps_per_second"] / ref if ref else None
+        r["ratio_to_sb3"] = r["env_steps_per_second"] / sb3_ref if sb3_ref else None
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", nargs="+", default=["auto"], choices=("auto", "cpu", "cuda"),
+                   help="devices of the amortised agent and the anchor (auto: the CPU, and CUDA when there is one)")
+    p.add_argument("--envs", type=int, nargs="+", default=[64, 256, 1024, 4096], help="copies on the CPU")
+    p.add_argument("--cuda-envs", type=int, nargs="+", default=[1024, 8192, 32768, 131072], help="copies on CUDA")
+    p.add_argument("--bonus", nargs="+", default=["none", "afe"], choices=("none", "afe", "fe", "rnd"),
+                   help="the amortised agent's agent.intrinsic.name (its bonus), one row each")
+    p.add_argument("--steps", type=int, default=65536, help="timed env steps per amortised run (all copies)")
+    p.add_argument("--anchor-steps", type=int, default=0, help="env steps per anchor row (0: 8 x --steps; at "
+                                                                "least 2 rollouts and updates)")
+    p.add_argument("--no-anchor", action="store_true", help="leave the JAX anchor out")
+    p.add_argument("--anchor-timeout", type=float, default=1800, help="seconds each anchor process may take")
+    p.add_argument("--sb3-steps", type=int, default=32768, help="env steps of each SB3 run (0: no SB3 rows)")
+    p.add_argument("--sb3-settings", default="both", choices=("both", "default", "zoo"),
+                   help="SB3 PPO settings run: SB3's defaults, the RL Zoo's CartPole ones, or both")
+    p.add_argument("--rollout", type=int, default=32, help="rollout length T of the amortised agent and the anchor")
+    p.add_argument("--env", default="freeenergy/CartPole-v1", help="the batched twin the amortised agent runs on")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--quick", action="store_true", help="a tiny run of every part (does it work), not a figure")
+    p.add_argument("--out", default="", help="also write the JSON here")
+    args = p.parse_args()
+    cuda = torch.cuda.is_available()
+    if "cuda" in args.device and not cuda:
+        print("throughput.py: --device cuda is invalid here: no CUDA device; expected cpu or auto", file=sys.stderr)
+        raise SystemExit(2)
+    args.device = list(dict.fromkeys(d for name in args.device
+                                     for d in (["cpu", *(["cuda"] if cuda else [])] if name == "auto" else [name])))
+    if args.quick:
+        args.envs, args.cuda_envs, args.steps, args.rollout = [16], [64], 64, 4
+        args.sb3_steps, args.sb3_settings, args.anchor_steps = 64, "zoo", 128
+    return args
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (the amortised agent's device)")
-    p.add_argument("--envs", type=int, nargs="+", default=[8, 64, 256, 1024])
-    p.add_argument("--steps", type=int, default=65536, help="timed env steps per amortised run (all copies)")
-    p.add_argument("--sb3-steps", type=int, default=32768, help="env steps of each SB3 run")
-    p.add_argument("--sb3-settings", default="both", choices=("both", "default", "zoo"),
-                   help="SB3 PPO settings run: SB3's defaults, the RL Zoo's CartPole ones, or both")
-    p.add_argument("--rollout", type=int, default=32, help="amortised rollout length T")
-    p.add_argument("--env", default="freeenergy/CartPole-v1", help="the batched twin the amortised agent runs on")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--out", default="", help="also write the JSON here")
-    args = p.parse_args()
+    args = parse()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device={args.device!r} is invalid here: no CUDA device; expected cpu")
     chosen = {"both": [{}, ZOO], "default": [{}], "zoo": [ZOO]}[args.sb3_settings]
-    sb3 = [bench_sb3(args.sb3_steps, s) for s in chosen]
-    ref = max(r["env_steps_per_second"] for r in sb3)
-    amortised = [bench_amortised(args.env, n, args.steps, args.device, args.rollout) for n in args.envs]
-    for r in amortised:
-        r["ratio_to_sb3"] = r["env_steps_per_second"] / ref
+    sb3 = [bench_sb3(args.sb3_steps, s) for s in chosen] if args.sb3_steps else []
+    ref = max((r["env_steps_per_second"] for r in sb3), default=0.0)
+    rows, anchor, notes = [], [], []
+    for device in args.device:
+        envs = args.cuda_envs if device == "cuda" else args.envs
+        rows += [bench_amortised(args.env, n, args.steps, device, args.rollout, bonus)
+                 for n in envs for bonus in args.bonus]
+        got, note = ([], "left out (--no-anchor)") if args.no_anchor else \
+            bench_anchor(envs, args.anchor_steps or 8 * args.steps, device, args.rollout, args.anchor_timeout,
+                         args.threads)
+        anchor += got
+        notes += [f"{device}: {note}"] if note else []
+    attach_ratios(rows, anchor, ref)
     out = {
         "benchmark": "throughput",
-        "figure": "env-steps/s of the amortised agent (world-model learning included) on the batched CartPole "
-                  "twin vs stable-baselines3 PPO on Gymnasium CartPole-v1 with 8 envs, and their ratio",
-        "unit": "env-steps/s; ratio = amortised / fastest SB3 setting",
-        "settings": vars(args),
+        "figure": "env-steps/s of the amortised agent (bonus none: PPO alone; afe: world-model learning included) "
+                  "on the batched CartPole twin, beside PPO compiled whole in JAX on gymnax CartPole-v1 (the "
+                  "anchor) and stable-baselines3 PPO on Gymnasium CartPole-v1 with 8 envs",
+        "unit": "env-steps/s; ratio_to_anchor = amortised / anchor at the same copies and device; ratio_to_sb3 = "
+                "amortised / fastest SB3 setting; samples_per_transition = world-model rows trained on per env step",
+        "settings": {**vars(args), "ppo": {"rollout": args.rollout, **PPO}},
         "machine": machine(),
-        "results": {"sb3": sb3, "sb3_reference_steps_per_second": ref, "amortised": amortised,
-                    "best_ratio": max(r["ratio_to_sb3"] for r in amortised)},
+        "results": {"rows": [*anchor, *rows], "sb3": sb3, "sb3_reference_steps_per_second": ref,
+                    **({"anchor_note": "; ".join(notes)} if notes else {})},
     }
     emit(out, args.out)
 

@@ -22,7 +22,7 @@ class AgentSpec:
         entry: ``"module:function"`` building the agent, ``(cfg, env, device, generator) -> agent``;
             for ``kind="sb3"`` the stable-baselines3 algorithm class.
         kind: the loop that runs it: ``"planner"`` and ``"baseline"`` (the batched Agent-contract
-            loop) or ``"sb3"`` (stable-baselines3's ``learn`` with the ``agent.bonus`` wrapper).
+            loop) or ``"sb3"`` (stable-baselines3's ``learn`` with the ``agent.intrinsic`` bonus wrapper).
         doc: one line for ``show --docs``.
     """
 
@@ -36,7 +36,7 @@ AGENTS: dict[str, AgentSpec] = {
     "afe": AgentSpec("experiments.build:make_planning_agent", "planner", "adversarial planner"),
     "random": AgentSpec("experiments.build:make_random_agent", "baseline", "uniformly random actions"),
     "amortised": AgentSpec("experiments.build:make_amortised", "baseline",
-                           "torch-native PPO on the batched copies, rewarded by agent.bonus; Discrete actions"),
+                           "torch-native PPO on the batched copies, rewarded by agent.intrinsic; Discrete actions"),
     "ppo": AgentSpec("stable_baselines3:PPO", "sb3", "stable-baselines3 PPO"),
     "a2c": AgentSpec("stable_baselines3:A2C", "sb3", "stable-baselines3 A2C"),
     "dqn": AgentSpec("stable_baselines3:DQN", "sb3", "stable-baselines3 DQN"),

@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 
 from experiments.config import Config, field_table, to_dict
-from experiments.context import flat_config
 from experiments.errors import UserError, disk_full
 from experiments.guards import check_text_file
 
@@ -65,19 +64,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
     check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
-        values = flat_config(to_dict(cfg))
+        values = to_dict(cfg)
         section = None
         for key, type_name, default, text in field_table():
             head = key.split(".", 1)[0]
             if head != section:
                 section = head
                 print(f"\n[{section}]")
-            value = values.get(key)
+            value = _lookup(values, key)
             mark = "" if value == _plain(default) else f"   (default {_plain(default)!r})"
             print(f"  {key} = {value!r}   [{type_name}]{mark}\n      {text}")
         return 0
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
     return 0
+
+
+def _lookup(values: dict, key: str) -> object:
+    """The value at dotted ``key`` of a nested config mapping."""
+    for part in key.split("."):
+        values = values.get(part) if isinstance(values, dict) else None  # type: ignore[assignment]
+    return values
 
 
 def _plain(v: object) -> object:

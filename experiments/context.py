@@ -334,3 +334,52 @@ def flat_config(d: Any, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+class MemoryContext(RunContext):
+    """A run context that writes nothing: logged rows, figures' names and checkpoints stay in memory.
+
+    What :func:`experiments.driver.run_agent` uses without a run folder (tests, notebooks):
+    ``rows`` holds every logged row (``{"step": ..., **metrics}``), ``checkpoint`` the last state.
+    """
+
+    def __init__(self, cfg: Config, device: torch.device, seed: int) -> None:
+        super().__init__(cfg=cfg, out_dir=Path("."), device=device, seed=seed, logger=None, quiet=True)  # type: ignore[arg-type]
+        self.rows: list[dict[str, Any]] = []
+        self.figures: list[str] = []
+        self.arrays: dict[str, Any] = {}
+        self.checkpoint: dict | None = None
+
+    @classmethod
+    def for_steps(cls, steps: int, *, seed: int = 0, device: torch.device | str = "cpu",
+                  interval: int | None = None) -> MemoryContext:
+        """A context for ``steps`` steps per copy, logging about ten rows, maps at the end only."""
+        from experiments.config import build
+
+        cfg = build(Config, {"run": {"steps": int(steps), "seed": int(seed), "checkpoint_every": 0},
+                             "logging": {"wandb": "disabled", "quiet": True,
+                                         "interval": interval or max(int(steps) // 10, 1),
+                                         "map_interval": int(steps) + 1}})
+        return cls(cfg, torch.device(device), int(seed))
+
+    def log(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
+        self.progressed = True
+        self.last_step = max(self.last_step, int(step))
+        self.rows.append({"step": int(step), **metrics})
+        self._divergence.check(metrics, step)
+
+    def save_figure(self, fig: Any, name: str, step: int | None = None) -> Path:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        self.figures.append(name)
+        return Path(f"{name}.png")
+
+    def save_array(self, name: str, array: Any) -> Path:
+        self.arrays[name] = array
+        return Path(f"{name}.npy")
+
+    def save_checkpoint(self, state: dict, by_rows: bool = False) -> Path:
+        self.progressed = True
+        self.checkpoint = state
+        return Path("checkpoint.pt")

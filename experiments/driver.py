@@ -21,21 +21,17 @@ through :mod:`experiments.kinds.sb3`), each finished step is handed to
   ``env_steps_per_second``, the tracker's summary and
   each hook's ``summary(tracker)``.
 
-Agent contract used by :func:`run_agent` (``agents/base.py``): ``act(obs) ->
-actions``; ``observe(obs, actions, next_obs, done) -> free energy or None``
-(per transition, any length; None: nothing to report), and ``observe`` is also
-handed the env's ``reward`` ``(N,)`` and the ``map_xy`` ``(N, 2)`` of
-``next_obs`` as keyword arguments when its signature names them; ``update() ->
-dict[str, float]`` (logged each interval, a bare key under ``world_model/``, a
-``ns/key`` as it is; a non-finite ``loss`` stops the run); ``state_dict()`` /
-``load_state_dict()`` (checkpointed under ``"agent"``). Optional: ``last_plan``
-(a dict; its ``"surprise"`` tensor is logged as ``agent/plan_surprise``) and
-``world`` (an online world model with ``replay``, ``encoder`` and ``model``,
-drawn as the latent map).
+:func:`run_agent` drives any :class:`agents.protocol.Agent` (``act``,
+``observe(Step)``, ``update``, ``interval_metrics``, ``world``, state) and
+needs no :class:`RunContext`: without one it keeps its logs in memory
+(:class:`~experiments.context.MemoryContext`), which is how tests drive agents.
+``update()`` metrics are logged each interval (a bare key under
+``world_model/``, a ``ns/key`` as it is; a non-finite ``loss`` stops the run);
+the agent's state is checkpointed under ``"agent"``; its ``world`` (an online
+world model) is drawn as the latent map.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -44,13 +40,11 @@ from typing import Any
 
 import torch
 
-from experiments.context import RunContext
+from agents.protocol import Agent, Step
+from experiments.context import MemoryContext, RunContext
 from experiments.env_watch import EnvFault, EnvWatch
 from experiments.errors import CheckpointError
 from experiments.tracker import Tracker
-
-#: Keyword arguments of ``agent.observe`` that the loop fills in when the agent asks for them.
-OBSERVE_EXTRAS = ("reward", "map_xy")
 
 #: Resumed runs restart the env's episodes from ``seed + RESUME_SEED_STRIDE * step``.
 RESUME_SEED_STRIDE = 1_000_003
@@ -230,11 +224,11 @@ class RunDriver:
 
 # ------------------------------------------------------------------ Agent-contract agents
 class AgentHook(RunHook):
-    """An Agent-contract agent as seen by the driver (module docstring): state, update metrics, maps."""
+    """An :class:`Agent` as seen by the driver: state, update metrics, maps."""
 
     key = "agent"
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.metrics: dict[str, float] = {}
 
@@ -256,9 +250,7 @@ class AgentHook(RunHook):
 
     def interval_metrics(self) -> dict[str, float]:
         out = {k if "/" in k else f"world_model/{k}": v for k, v in self.metrics.items()}
-        plan = getattr(self.agent, "last_plan", None) or {}
-        if "surprise" in plan:
-            out["agent/plan_surprise"] = float(plan["surprise"].mean())
+        out.update(self.agent.interval_metrics())
         return out
 
     def draw(self, ctx: RunContext, step: int) -> None:
@@ -277,16 +269,23 @@ class StepHook(RunHook):
         return next_obs
 
 
-def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generator,
-              extra_hooks: Sequence[StepHook] = (), label: str = "agent",
-              tracker: Tracker | None = None) -> dict[str, Any]:
-    """Run an Agent-contract ``agent`` in ``env`` for ``cfg.run.steps`` steps; returns the summary.
+def run_agent(env: Any, agent: Agent, *, ctx: RunContext | MemoryContext | None = None, steps: int | None = None,
+              seed: int = 0, generator: torch.Generator | None = None, hooks: Sequence[StepHook] = (),
+              label: str = "agent", tracker: Tracker | None = None) -> dict[str, Any]:
+    """Run ``agent`` in ``env`` for ``steps`` steps per copy (``cfg.run.steps`` of ``ctx``); the summary.
 
-    ``tracker``: a Tracker of the caller's (e.g. a data-parallel run's); default a fresh one.
+    Without ``ctx`` the run keeps its logs in memory (``steps`` is then required; ``seed`` seeds the
+    env's reset). ``hooks`` act around each step (e.g. rare-state biasing); ``tracker``: a Tracker of
+    the caller's (e.g. a data-parallel run's); default a fresh one.
     """
-    asks = {name for name in OBSERVE_EXTRAS if name in inspect.signature(agent.observe).parameters}
+    if ctx is None:
+        if steps is None:
+            raise ValueError("run_agent without a run context needs steps=")
+        ctx = MemoryContext.for_steps(steps, seed=seed, device=env.device)
+    if generator is None:
+        generator = torch.Generator(device=env.device).manual_seed(ctx.seed)
     agent_hook = AgentHook(agent)
-    driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *extra_hooks], generator=generator, label=label,
+    driver = RunDriver(ctx=ctx, env=env, hooks=[agent_hook, *hooks], generator=generator, label=label,
                        tracker=tracker)
     start = driver.resume()
     obs = env.reset(seed=driver.reset_seed())
@@ -294,14 +293,13 @@ def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generat
     with driver.running():
         for t in range(start, driver.steps):
             actions = agent.act(obs)
-            for hook in extra_hooks:
+            for hook in hooks:
                 hook.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
             driver.watch.see(t, info["final_obs"], reward)  # before the agent learns from them
-            extras = {"reward": reward, "map_xy": info["final_map_xy"]}
-            fe = agent.observe(obs, actions, info["final_obs"], terminated | truncated,
-                               **{name: extras[name] for name in asks})
-            for hook in extra_hooks:
+            fe = agent.observe(Step(obs, actions, info["final_obs"], terminated | truncated, reward,
+                                    info.get("final_map_xy")))
+            for hook in hooks:
                 next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
             agent_hook.update(t + 1)
             driver.record(reward, terminated, info, fe, truncated=truncated)
@@ -310,13 +308,13 @@ def run_agent(ctx: RunContext, env: Any, agent: Any, *, generator: torch.Generat
 
 
 @torch.no_grad()
-def draw_latent_map(ctx: RunContext, agent: Any, step: int, rows: int = 1024) -> None:
+def draw_latent_map(ctx: RunContext, agent: Agent, step: int, rows: int = 1024) -> None:
     """Codes of replayed transitions (2-D PCA) coloured by their free energy.
 
     Drawn under a forked RNG so that drawing (or not) leaves the run's random
     streams, and so its results, unchanged. Agents without a ``world`` draw nothing.
     """
-    world = getattr(agent, "world", None)
+    world = agent.world
     if world is None or len(world.replay) == 0:
         return
     from experiments.io.maps import plot_latent_map

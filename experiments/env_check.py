@@ -18,7 +18,7 @@ from experiments.config import Config, ConfigError
 def check_env(cfg: Config) -> dict[str, int]:
     """Build one copy of ``env``, reset it and step it once, so that a bad id, entry point,
     kwarg, space, a plug-in that raises, or one whose reset/step return the wrong thing
-    becomes a ConfigError. Returns the observation and action sizes (for the memory estimate).
+    becomes a ConfigError. Returns the observation and action sizes and the map's cells (for the memory estimate).
 
     An entry point (``package.module:Class``) imports user code: by design, a
     config can plug in any environment.
@@ -36,7 +36,8 @@ def check_env(cfg: Config) -> dict[str, int]:
         probe_env(env, where)
         if cfg.env.map_xy is None:
             warn_dict_without_map(env, where)
-        return {"obs_dim": int(env.obs_dim), "act_dim": int(env.action_dim)}
+        return {"obs_dim": int(env.obs_dim), "act_dim": int(env.action_dim),
+                "num_cells": int(getattr(env, "num_cells", 0) or 0)}
     finally:
         try:
             env.close()

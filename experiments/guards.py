@@ -3,8 +3,9 @@
 - :func:`check_config`: seeds numpy can take, a sane thread count, no NaN or
   infinity in any number of the config.
 - :func:`check_memory`: a rough estimate of the memory the run allocates
-  (env copies, planner candidates, replay buffer, batches, hidden widths,
-  samples) against what the device has free; refuses with the figure.
+  (env copies, planner candidates, replay buffer, rollout storage, per-copy
+  visits, batches, hidden widths, samples) against what the device has free;
+  refuses with the figure.
 - :class:`DivergenceGuard`: a logged loss that is not finite, or that blew
   up by many orders of magnitude, stops the run (exit 1) with the reason.
 - :func:`check_text_file`: a config file that is not UTF-8 text.
@@ -101,27 +102,50 @@ def available_bytes(device: Any) -> int:
         return 1 << 62  # unknown: do not refuse
 
 
-def _agent_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
-    """Planner candidates and the world model's replay."""
+#: Rollout steps of stable-baselines3's on-policy algorithms when ``agent.sb3_kwargs`` sets none (their defaults).
+SB3_N_STEPS = {"ppo": 2048, "a2c": 5}
+
+
+def _agent_parts(cfg: Any, obs_dim: int, act_dim: int, num_cells: int = 0) -> dict[str, tuple[float, str]]:
+    """Planner candidates, the world model's replay, rollout storage and per-copy visits: all sized by copies."""
+    from experiments import sizes
+
     a, wm, n = cfg.agent, cfg.world_model, cfg.env.num_envs
     width = obs_dim * 2 + act_dim
     parts: dict[str, tuple[float, str]] = {}
+    p, o = a.planner, a.online
     if a.type in ("fe", "afe"):
-        rows = n * a.candidates * max(a.ensemble, 1) * max(a.draws, 1)
-        parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + a.horizon * act_dim) * 4.0,
-                            f"env.num_envs={n} x agent.candidates={a.candidates} x agent.horizon={a.horizon}")
-    parts["replay buffer"] = (a.replay_capacity * (width + 4) * 4.0 * max(a.ensemble, 1),
-                              f"agent.replay_capacity={a.replay_capacity}")
+        rows = n * p.candidates * max(o.ensemble, 1) * max(a.surprise.draws, 1)
+        parts["planner"] = (rows * (max(wm.hidden, width) * max(wm.depth, 1) * 3 + p.horizon * act_dim) * 4.0,
+                            f"env.num_envs={n} x agent.planner.candidates={p.candidates} x "
+                            f"agent.planner.horizon={p.horizon}")
+    cap = sizes.replay_capacity(cfg, n, warn=False)
+    why = f"agent.online.replay_capacity={o.replay_capacity}"
+    if cap > o.replay_capacity:
+        why += f", grown to {cap}: {sizes.rows_between_fits(cfg, n)[1]}"
+    parts["replay buffer"] = (cap * (width + 4) * 4.0 * max(o.ensemble, 1), why)
+    if a.type == "amortised":
+        t = a.ppo.rollout
+        # Per row: policy input, raw obs and next obs, their normalised copies when scored, the
+        # joint row, map_xy, action, log-prob, two values, reward, done, replay slot, advantages.
+        parts["rollout storage"] = (t * n * (4.0 * obs_dim + width + 24) * 4.0,
+                                    f"agent.ppo.rollout={t} x env.num_envs={n}")
+    elif a.type in SB3_N_STEPS:
+        t = int(dict(a.sb3_kwargs).get("n_steps", SB3_N_STEPS[a.type]))
+        parts["rollout storage"] = (t * n * (obs_dim + 8) * 4.0 * 2,  # SB3's numpy buffer and its torch copy
+                                    f"agent.sb3_kwargs.n_steps={t} x env.num_envs={n}")
+    if num_cells:
+        parts["per-copy visits"] = (2.0 * n * num_cells, f"env.num_envs={n} x {num_cells} map cells")
     return parts
 
 
-def _trajectory_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
+def _trajectory_parts(cfg: Any, obs_dim: int, act_dim: int, num_cells: int = 0) -> dict[str, tuple[float, str]]:
     """Every position of every copy, kept for the reweighting."""
     n, steps = cfg.env.num_envs, cfg.run.steps
     return {"trajectory": (steps * n * 4.0 * 1.2, f"run.steps={steps} x env.num_envs={n}")}
 
 
-def _data_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, str]]:
+def _data_parts(cfg: Any, obs_dim: int, act_dim: int, num_cells: int = 0) -> dict[str, tuple[float, str]]:
     """The data set, the samples and a full batch."""
     g, wm = cfg.generative, cfg.world_model
     dim = max(obs_dim, 3)
@@ -135,8 +159,12 @@ def _data_parts(cfg: Any, obs_dim: int, act_dim: int) -> dict[str, tuple[float, 
 ESTIMATES = {"agent": _agent_parts, "trajectory": _trajectory_parts, "data": _data_parts}
 
 
-def estimate_parts(cfg: Any, obs_dim: int = 8, act_dim: int = 4) -> dict[str, tuple[float, str]]:
-    """Rough bytes of the big allocations, each with the settings it follows from."""
+def estimate_parts(cfg: Any, obs_dim: int = 8, act_dim: int = 4, num_cells: int = 0
+                   ) -> dict[str, tuple[float, str]]:
+    """Rough bytes of the big allocations, each with the settings it follows from.
+
+    ``num_cells``: the env's map cells (every copy keeps a visited flag per cell; 0: unknown).
+    """
     from experiments.kinds import run_kind
 
     wm, n = cfg.world_model, cfg.env.num_envs
@@ -149,17 +177,17 @@ def estimate_parts(cfg: Any, obs_dim: int = 8, act_dim: int = 4) -> dict[str, tu
                                 f"world_model.hidden={wm.hidden} (weights and Adam state)"),
     }
     for name in run_kind(cfg.run.kind).memory:
-        parts.update(ESTIMATES[name](cfg, obs_dim, act_dim))
+        parts.update(ESTIMATES[name](cfg, obs_dim, act_dim, num_cells))
     return parts
 
 
-def check_memory(cfg: Any, device: Any, obs_dim: int = 8, act_dim: int = 4) -> None:
+def check_memory(cfg: Any, device: Any, obs_dim: int = 8, act_dim: int = 4, num_cells: int = 0) -> None:
     """Refuse a run whose estimated memory exceeds what ``device`` has free.
 
     Raises:
         ConfigError: with the estimate, the biggest part and the settings behind it.
     """
-    parts = estimate_parts(cfg, obs_dim, act_dim)
+    parts = estimate_parts(cfg, obs_dim, act_dim, num_cells)
     total = sum(b for b, _ in parts.values())
     free = available_bytes(device)
     if total <= free:

@@ -202,10 +202,10 @@ class Tracker:
 
     def state_dict(self) -> dict:
         out = {"vis": self.vis.state_dict(), "metrics": {k: v.tolist() for k, v in self.metrics.items()},
-               "succeeded": self.succeeded.cpu(), "has_success": self.has_success, "last_fe": self.last_fe,
+               "succeeded": self.succeeded.cpu().clone(), "has_success": self.has_success, "last_fe": self.last_fe,
                "start_xy": None if self.start_xy is None else torch.as_tensor(self.start_xy),
-               "episodes": {"return": self.ep_return.cpu(), "length": self.ep_length.cpu(),
-                            "sums": self.episodes.cpu(), "total": self.episodes_total.cpu()}}
+               "episodes": {"return": self.ep_return.cpu().clone(), "length": self.ep_length.cpu().clone(),
+                            "sums": self.episodes.cpu().clone(), "total": self.episodes_total.cpu().clone()}}
         if callable(getattr(self.env, "summary_state", None)):  # the env's own run-level counters
             out["env_summary"] = self.env.summary_state()
         return out

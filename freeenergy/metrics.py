@@ -70,7 +70,7 @@ def mmd(
         # at most 1000 pooled points (the median is stable well before that).
         pooled = torch.cat([a, b])
         gen = torch.Generator().manual_seed(seed)
-        pick = torch.randperm(len(pooled), generator=gen)[:1000]
+        pick = torch.randperm(len(pooled), generator=gen, device=gen.device)[:1000].to(pooled.device)
         d = torch.cdist(pooled[pick], pooled[pick])
         iu = torch.triu_indices(len(pick), len(pick), offset=1)
         bandwidth = float(d[iu[0], iu[1]].median()) if len(pick) > 1 else 1.0

@@ -27,6 +27,11 @@ STARTS = ("prior", "data", "code_gaussian")
 NORMALISATIONS = ("l2", "max", "none")
 
 
+def _draw_device(generator: torch.Generator | None) -> torch.device:
+    """Where a draw with ``generator`` must happen (a CUDA generator cannot fill CPU tensors)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def cycle_error(model: torch.nn.Module, z: Tensor) -> Tensor:
     """``||z - E(D(z))||^2`` per row: ``(M, C) -> (M,)`` (differentiable in ``z``)."""
     return (z - model.encode(model.decode(z))).pow(2).sum(-1)
@@ -39,26 +44,27 @@ def latent_starts(model: torch.nn.Module, data: Tensor, n: int, start: str = "co
     ``start``: ``"prior"`` draws the model's prior codes; ``"data"`` encodes
     randomly chosen rows of ``data``; ``"code_gaussian"`` draws from a Gaussian
     with the per-dimension mean and std of the data's codes (random points in
-    the region of latent space that the data occupies). ``generator`` is a
-    CPU generator (``"prior"`` hands it to the model's ``prior_codes``).
+    the region of latent space that the data occupies). Draws happen on
+    ``generator``'s device (``"prior"`` seeds one on the model's device from it).
     """
     if start not in STARTS:
         raise ValueError(f"start={start!r}; valid: {STARTS}")
     if n < 1:
         raise ValueError(f"need n >= 1 latent points, got {n}")
+    dev = _draw_device(generator)
     with torch.no_grad():
         if start == "prior":
             if generator is not None and generator.device != model.device:
                 # prior_codes draws on the model's device: seed a generator there from this one.
-                seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=dev))
                 generator = torch.Generator(device=model.device).manual_seed(seed)
             return model.prior_codes(n, generator)
         if start == "data":
-            idx = torch.randint(0, data.shape[0], (n,), generator=generator).to(data.device)
+            idx = torch.randint(0, data.shape[0], (n,), generator=generator, device=dev).to(data.device)
             return model.encode(data[idx])
         codes = model.encode(data)
         mean, std = codes.mean(0), codes.std(0)
-        noise = torch.randn((n, codes.shape[1]), generator=generator).to(codes.device)
+        noise = torch.randn((n, codes.shape[1]), generator=generator, device=dev).to(codes.device)
         return mean + std * noise
 
 
@@ -113,8 +119,9 @@ def replace_rows(data: Tensor, novel: Tensor, fraction: float, generator: torch.
         raise ValueError(f"replace fraction must be in [0, 1], got {fraction}")
     n = data.shape[0]
     k = min(int(round(fraction * n)), novel.shape[0])
-    rows = torch.randperm(n, generator=generator, device="cpu")[:k].to(data.device)
-    used = torch.randperm(novel.shape[0], generator=generator, device="cpu")[:k].to(novel.device)
+    dev = _draw_device(generator)
+    rows = torch.randperm(n, generator=generator, device=dev)[:k].to(data.device)
+    used = torch.randperm(novel.shape[0], generator=generator, device=dev)[:k].to(novel.device)
     out = data.clone()
     out[rows] = novel[used].to(out)
     return out, rows, used
@@ -126,7 +133,7 @@ def train_epochs(model: torch.nn.Module, data: Tensor, epochs: int, batch_size: 
     n = data.shape[0]
     last: dict[str, list[float]] = {}
     for _ in range(int(epochs)):
-        perm = torch.randperm(n, generator=generator, device="cpu").to(data.device)
+        perm = torch.randperm(n, generator=generator, device=_draw_device(generator)).to(data.device)
         last = {}
         for i in range(0, n, batch_size):
             metrics = model.fit_step(data[perm[i:i + batch_size]])

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from agents.objective import Objective
+from agents.protocol import Step
 from agents.rare_state import RareStateBias
 from agents.repeat import ActionRepeat
 from experiments.config import Config, ConfigError, build
@@ -14,6 +15,7 @@ class Inner:
     """A stand-in planning agent that records what the wrapper asks of it."""
 
     device = torch.device("cpu")
+    world = "the world model"
 
     def __init__(self) -> None:
         self.decisions = self.steps = self.updates = 0
@@ -51,7 +53,7 @@ def test_action_repeat_holds_decisions_and_stores_one_transition_per_decision():
     for t in range(6):
         actions.append(agent.act(obs).tolist())
         d = done if t == 0 else torch.zeros(4, dtype=torch.bool)
-        sizes.append(agent.observe(obs, None, obs + 1, d).numel())
+        sizes.append(agent.observe(Step(obs, torch.zeros(4), obs + 1, d, torch.zeros(4))).numel())
         agent.update()
     assert actions == [[1] * 4] * 3 + [[2] * 4] * 3  # a new decision every 3 steps
     assert sizes == [1, 0, 3, 0, 0, 4]  # copy 1's episode ended at step 1; the rest at the decision's end
@@ -62,12 +64,17 @@ def test_action_repeat_holds_decisions_and_stores_one_transition_per_decision():
 def test_action_repeat_rejects_zero_and_forwards_reads():
     with pytest.raises(ValueError, match="action_repeat"):
         ActionRepeat(Inner(), repeat=0)
-    assert ActionRepeat(Inner(), repeat=2).last_metrics == {"loss": -1.0}
+    wrapped = ActionRepeat(Inner(), repeat=2)
+    assert wrapped.world == "the world model" and wrapped.device == torch.device("cpu")
+    wrapped.act(torch.zeros(2, 1))
+    wrapped.observe(Step(torch.zeros(2, 1), torch.zeros(2), torch.ones(2, 1), torch.zeros(2, dtype=torch.bool),
+                         torch.zeros(2)))
+    assert wrapped.update() == {"loss": -1.0}  # between decisions: the inner agent's last metrics
 
 
 def test_rare_state_biasing_with_held_actions_is_a_config_error():
-    with pytest.raises(ConfigError, match="agent.action_repeat=4.*umbrella.windows"):
-        build(Config, {"umbrella": {"windows": 2}, "agent": {"type": "afe", "action_repeat": 4}})
+    with pytest.raises(ConfigError, match="agent.planner.action_repeat=4.*umbrella.windows"):
+        build(Config, {"umbrella": {"windows": 2}, "agent": {"type": "afe", "planner": {"action_repeat": 4}}})
 
 
 class Biased:
@@ -111,12 +118,28 @@ def test_objective_signs():
     assert Objective.MAXIMISE.best(v).item() == 3.0 and Objective.MINIMISE.best(v).item() == 1.0
 
 
-def test_agent_complete_steps_moved_to_the_world_model_and_still_reads():
-    cfg = build(Config, {"agent": {"complete_steps": 4}})
-    assert cfg.world_model.complete_steps == 4 and not hasattr(cfg.agent, "complete_steps")
-    assert build(Config, {"agent": {"complete_steps": 0}}).world_model.complete_steps == 0
-    with pytest.raises(ConfigError, match="agent.complete_steps=4 is invalid: it moved to world_model.complete_steps"):
-        build(Config, {"agent": {"complete_steps": 4}, "world_model": {"complete_steps": 2}})
+@pytest.mark.parametrize("old,value,new", [
+    ("horizon", 3, "agent.planner.horizon"), ("bonus", "rnd", "agent.intrinsic.name"),
+    ("planner", "cem", "agent.planner.method"), ("surprise", "epistemic", "agent.surprise.term"),
+    ("replay_capacity", 10, "agent.online.replay_capacity"), ("complete_steps", 4, "world_model.complete_steps")])
+def test_flat_agent_keys_of_0_2_fail_naming_the_new_key(old, value, new):
+    with pytest.raises(ConfigError) as err:
+        build(Config, {"agent": {old: value}})
+    msg = str(err.value)
+    assert msg.startswith(f"agent.{old} is now {new}") and "\n" not in msg
+    with pytest.raises(ConfigError, match="agent.ppo.predictor_lr is now agent.intrinsic.rnd.lr"):
+        build(Config, {"agent": {"ppo": {"predictor_lr": 0.1}}})
+
+
+def test_a_saved_config_of_0_2_is_read_with_its_keys_moved():
+    from experiments.config import from_dict
+
+    cfg = from_dict({"agent": {"type": "amortised", "bonus": "rnd", "horizon": 3, "ensemble": 2,
+                               "surprise": "epistemic", "ppo": {"rollout": 8, "predictor_lr": 0.01}},
+                     "world_model": {"hidden": 16}})
+    a = cfg.agent
+    assert (a.intrinsic.name, a.planner.horizon, a.online.ensemble, a.surprise.term, a.ppo.rollout,
+            a.intrinsic.rnd.lr) == ("rnd", 3, 2, "epistemic", 8, 0.01)
 
 
 def make_constant_agent(cfg, env, device, generator):
@@ -141,6 +164,7 @@ def test_a_new_agent_type_is_one_row():
 
 
 def test_agent_constructors_default_to_what_the_agent_section_defaults_to():
+    import dataclasses
     import inspect
 
     from agents.base import PlanningAgent
@@ -149,11 +173,20 @@ def test_agent_constructors_default_to_what_the_agent_section_defaults_to():
     from experiments.config import AgentConfig
 
     section = AgentConfig()
-    renames = {"method": "planner"}
+    # Each constructor keyword's setting: a scalar of the agent section or of one of its parts.
+    where = {f.name: (part, f.name) for part in ("planner", "online", "surprise")
+             for f in dataclasses.fields(getattr(section, part))}
+    where.update({f.name: (None, f.name) for f in dataclasses.fields(section)
+                  if not dataclasses.is_dataclass(getattr(section, f.name))})
+    where["surprise"] = ("surprise", "term")
     not_settings = {"goal_obs", "surprise_head"}  # objects here, settings in the config
+    checked = 0
     for cls in (Planner, PlanningAgent, OnlineWorldModel):
         for name, p in inspect.signature(cls.__init__).parameters.items():
-            key = renames.get(name, name)
-            if key in not_settings or p.default is inspect.Parameter.empty or not hasattr(section, key):
+            if name in not_settings or p.default is inspect.Parameter.empty or name not in where:
                 continue
-            assert p.default == getattr(section, key), f"{cls.__name__}({name}=) vs agent.{key}"
+            part, key = where[name]
+            value = getattr(section if part is None else getattr(section, part), key)
+            assert p.default == value, f"{cls.__name__}({name}=) vs agent.{part}.{key}"
+            checked += 1
+    assert checked >= 15

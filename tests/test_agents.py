@@ -12,6 +12,7 @@ from agents.explore import Visitation
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
 from agents.replay import ReplayBuffer
+from agents.protocol import Step
 from agents.terms import StepPrediction, aleatoric_surprise, epistemic_surprise, total_surprise
 from freeenergy.rae import RAE
 
@@ -173,7 +174,7 @@ def _rollout(seed: int, steps: int = 12):
     for _ in range(steps):
         a = agent.act(obs)
         obs2, _, term, trunc, info = env.step(a)
-        fes.append(agent.observe(obs, a, info["final_obs"], term | trunc))
+        fes.append(agent.observe(Step(obs, a, info["final_obs"], term | trunc, torch.zeros(4))))
         agent.update()
         acts.append(a)
         obs = obs2
@@ -197,7 +198,7 @@ def test_agent_signs_and_state_round_trip():
     for _ in range(4):
         a = afe.act(obs)
         obs2, _, term, trunc, info = env.step(a)
-        afe.observe(obs, a, info["final_obs"], term | trunc)
+        afe.observe(Step(obs, a, info["final_obs"], term | trunc, torch.zeros(4)))
         afe.update()
         obs = obs2
     state = afe.state_dict()

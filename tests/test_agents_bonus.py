@@ -9,9 +9,12 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs
-from agents.baselines import CountSurprise, RNDSurprise
-from agents.bonus import (BonusLoggingCallback, BonusTransform, SurpriseBonusVecEnv, SurpriseBonusWrapper,
-                          WorldModelSurprise)
+from agents.bonus import BonusLoggingCallback, BonusTransform, SurpriseBonusVecEnv, SurpriseBonusWrapper
+from agents.intrinsic import RNDOptions
+from agents.intrinsic.base import Transitions
+from agents.intrinsic.counts import CountBonus
+from agents.intrinsic.rnd import RND
+from agents.intrinsic.surprise import WorldModelSurprise
 from agents.encoding import TransitionEncoder
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
@@ -31,7 +34,7 @@ def test_vec_wrapper_reward_equals_free_energy_times_coefficient():
     venv = DummyVecEnv([lambda: gym.make("MountainCar-v0") for _ in range(3)])
     venv.seed(0)
     world = _world(2, venv.action_space)
-    transform = BonusTransform(WorldModelSurprise(world, fit_ratio=0), int_coef=0.7, ext_coef=0.5)
+    transform = BonusTransform(WorldModelSurprise(world=world), int_coef=0.7, ext_coef=0.5, fit_ratio=0)
     wrapped = SurpriseBonusVecEnv(venv, transform)
     obs = wrapped.reset()
     for _ in range(5):
@@ -49,8 +52,8 @@ def test_minimiser_sign_and_online_learning_changes_the_model():
     venv = DummyVecEnv([lambda: gym.make("MountainCar-v0") for _ in range(2)])
     world = _world(2, venv.action_space)
     before = [p.clone() for p in world.model.parameters()]
-    wrapped = SurpriseBonusVecEnv(venv, BonusTransform(WorldModelSurprise(world, fit_ratio=1), 2.0, 0.0,
-                                                       objective=Objective.MINIMISE))
+    wrapped = SurpriseBonusVecEnv(venv, BonusTransform(WorldModelSurprise(world=world), 2.0, 0.0,
+                                                       objective=Objective.MINIMISE, fit_ratio=1))
     wrapped.reset()
     _, rew, _, infos = wrapped.step(np.array([0, 2]))
     np.testing.assert_allclose(rew, [-2.0 * i["intrinsic_surprise"] for i in infos], rtol=1e-5)
@@ -62,7 +65,7 @@ def test_minimiser_sign_and_online_learning_changes_the_model():
 def test_gym_wrapper_matches_the_transform():
     env = gym.make("MountainCar-v0")
     world = _world(2, env.action_space)
-    wrapped = SurpriseBonusWrapper(env, BonusTransform(WorldModelSurprise(world, fit_ratio=0), 3.0, 1.0))
+    wrapped = SurpriseBonusWrapper(env, BonusTransform(WorldModelSurprise(world=world), 3.0, 1.0, fit_ratio=0))
     obs, _ = wrapped.reset(seed=0)
     nxt, r, *_ , info = wrapped.step(1)
     x = world.encoder.encode(torch.as_tensor(obs)[None], torch.tensor([1]), torch.as_tensor(nxt)[None])
@@ -72,31 +75,41 @@ def test_gym_wrapper_matches_the_transform():
 
 def test_count_bonus_is_inverse_sqrt_of_exact_counts():
     env = envs.make("freeenergy/FourRooms-v0", 2, "cpu")
-    src = CountSurprise(env.map_cells, env.num_cells)
+    src = CountBonus(map_cells=env.map_cells, num_cells=env.num_cells, device=torch.device("cpu"))
     xy = torch.tensor([[1.5, 1.5], [1.5, 1.5]])
-    s1 = src.surprise(None, None, None, xy)
-    s2 = src.surprise(None, None, None, xy[:1])
+    z = torch.zeros(2, 1)
+    s1 = src.score(Transitions(z, z, z, xy))
+    s2 = src.score(Transitions(z[:1], z[:1], z[:1], xy[:1]))
     assert torch.allclose(s1, torch.full((2,), 2 ** -0.5)) and torch.allclose(s2, torch.tensor([3 ** -0.5]))
+    # A rollout of 2 steps x 2 copies is counted in step order: the second step sees the first's visits.
+    far = torch.tensor([[3.5, 1.5], [3.5, 1.5], [3.5, 1.5], [1.5, 3.5]])
+    z4 = torch.zeros(4, 1)
+    s3 = src.score(Transitions(z4, z4, z4, far, num_envs=2))
+    assert torch.allclose(s3, torch.tensor([2 ** -0.5, 2 ** -0.5, 3 ** -0.5, 1.0]))
     with pytest.raises(ValueError, match="map_xy"):
-        src.surprise(None, None, None, None)
+        src.score(Transitions(z, z, z, None))
 
 
-def test_rnd_error_falls_on_seen_observations():
+def test_rnd_error_falls_on_seen_observations_and_not_on_unseen_ones():
     torch.manual_seed(0)
-    rnd = RNDSurprise(2, fit_ratio=1, batch_size=64, lr=3e-3)
-    seen = torch.rand(64, 2) * 0.2
-    first = rnd.surprise(None, None, seen).mean()
+    rnd = RND(obs_dim=2, options=RNDOptions(lr=3e-3, fraction=1.0), device=torch.device("cpu"))
+    assert rnd.predictor_depth_layers() > rnd.target_depth_layers()  # deeper predictor, as published
+    seen, unseen = torch.rand(64, 2) * 0.2, torch.rand(64, 2) * 0.2 + 3.0
+    rnd.warm(Transitions(seen, seen, torch.cat([seen, unseen])))  # observation statistics over both regions
+    batch = Transitions(seen, seen, seen)
+    first = rnd.score(batch).mean()
     for _ in range(150):
-        rnd.surprise(None, None, seen)
-        rnd.learn()
-    assert rnd.surprise(None, None, seen).mean() < 0.2 * first
+        rnd.score(batch)
+        rnd.learn(1)
+    assert rnd.score(batch).mean() < 0.2 * first
+    assert rnd.score(Transitions(unseen, unseen, unseen)).mean() > 3 * rnd.score(batch).mean()
 
 
 @pytest.mark.parametrize("algo", [PPO, DQN])
 def test_sb3_algorithms_run_unchanged_with_the_bonus_wrapper(algo):
     env = envs.make("freeenergy/FourRooms-v0", 4, "cpu")
     world = _world(env.obs_dim, env.single_action_space, sigma=0.1)
-    venv = SurpriseBonusVecEnv(BatchedVecEnv(env, seed=0), BonusTransform(WorldModelSurprise(world), 1.0))
+    venv = SurpriseBonusVecEnv(BatchedVecEnv(env, seed=0), BonusTransform(WorldModelSurprise(world=world), 1.0))
     kw = {"n_steps": 32, "batch_size": 32, "n_epochs": 1} if algo is PPO else {"learning_starts": 50,
                                                                               "buffer_size": 1000}
     model = algo("MlpPolicy", venv, seed=0, device="cpu", **kw)

@@ -4,10 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.explore import Visitation
-from agents.ppo import PPOSettings, gae, ppo_settings
+from agents.ppo import PPOSettings, gae
+from agents.protocol import Step
 from experiments.config import Config, ConfigError, build
+from experiments.context import MemoryContext
+from experiments.driver import run_agent
 from experiments.kinds.agent import make_agent, make_env
+from freeenergy.settings import SettingError, from_mapping
 
 
 def _cfg(env: dict, agent: dict, wm: dict | None = None) -> Config:
@@ -15,28 +18,17 @@ def _cfg(env: dict, agent: dict, wm: dict | None = None) -> Config:
                           "world_model": {"hidden": 32, "code_dim": 4, **(wm or {})}})
 
 
-def drive(cfg: Config, steps: int, seed: int = 0) -> tuple[Visitation, list[dict], dict]:
-    """Run ``cfg``'s amortised agent ``steps`` steps per copy; coverage, update metrics, env figures."""
+def drive(cfg: Config, steps: int, seed: int = 0) -> tuple[dict, list[dict]]:
+    """Run ``cfg``'s amortised agent through the run loop for ``steps`` steps per copy: the summary,
+    and one logged row per rollout (the agent's update metrics)."""
     torch.manual_seed(seed)
     dev = torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     env = make_env(cfg, dev)
     agent = make_agent(cfg, env, dev, gen)
-    vis = Visitation.for_env(env)
-    obs = env.reset(seed=seed)
-    history, dark = [], []
-    for t in range(steps):
-        a = agent.act(obs)
-        nxt, rew, term, trunc, info = env.step(a)
-        agent.observe(obs, a, info["final_obs"], term | trunc, reward=rew, map_xy=info["final_map_xy"])
-        if agent._surprise is not None:
-            history.append(agent.update())
-        vis.add(env.map_cells(info["final_map_xy"]))
-        if "light_on" in info and t >= steps // 2:
-            dark.append((~info["light_on"].bool()).float().mean())
-        obs = nxt
-    figures = {"dark_fraction": float(torch.stack(dark).mean())} if dark else {}
-    return vis, history, figures
+    ctx = MemoryContext.for_steps(steps, seed=seed, interval=cfg.agent.ppo.rollout)
+    summary = run_agent(env, agent, ctx=ctx, generator=gen)
+    return summary, [r for r in ctx.rows if "ppo/entropy" in r]
 
 
 def test_gae_matches_a_direct_sum():
@@ -57,33 +49,40 @@ def test_gae_matches_a_direct_sum():
 
 
 def test_ppo_settings_bad_input_is_one_line():
-    assert ppo_settings({"rollout": 8.0}).rollout == 8
-    assert ppo_settings(None) == PPOSettings()
+    assert from_mapping(PPOSettings, {"rollout": 8}, "agent.ppo").rollout == 8
+    assert from_mapping(PPOSettings, None, "agent.ppo") == PPOSettings()
     for bad, key in (({"rolout": 8}, "agent.ppo.rolout"), ({"gamma": 1.5}, "agent.ppo.gamma=1.5"),
                      ({"epochs": 0}, "agent.ppo.epochs=0")):
-        with pytest.raises(ValueError) as err:
-            ppo_settings(bad)
+        with pytest.raises(SettingError) as err:
+            from_mapping(PPOSettings, bad, "agent.ppo")
         assert key in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(ConfigError, match="agent.ppo.clip"):
-        _cfg({"id": "freeenergy/FourRooms-v0"}, {"ppo": {"clip": -1}})
+    for ppo, key in (({"clip": -1}, "agent.ppo.clip=-1.0"), ({"rollout": 8.0}, None),
+                     ({"epochs": 0}, "agent.ppo.epochs=0")):
+        if key is None:
+            assert _cfg({"id": "freeenergy/FourRooms-v0"}, {"ppo": ppo}).agent.ppo.rollout == 8
+            continue
+        with pytest.raises(ConfigError) as err:
+            _cfg({"id": "freeenergy/FourRooms-v0"}, {"ppo": ppo})
+        assert str(err.value).startswith(key) and "\n" not in str(err.value)
 
 
 def test_amortised_needs_discrete_actions():
-    cfg = _cfg({"id": "freeenergy/PointMaze-v0", "num_envs": 2}, {"bonus": "rnd"})
+    cfg = _cfg({"id": "freeenergy/PointMaze-v0", "num_envs": 2}, {"intrinsic": {"name": "rnd"}})
     with pytest.raises(ConfigError) as err:
         make_agent(cfg, make_env(cfg, torch.device("cpu")), torch.device("cpu"), torch.Generator())
     msg = str(err.value)
     assert "agent.type='amortised'" in msg and "Box" in msg and "Discrete" in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("surprise,extra", [("total", {}), ("epistemic", {"ensemble": 2}),
-                                            ("aleatoric", {"draws": 2}),
-                                            ("predicted", {"surprise_head": True})])
+@pytest.mark.parametrize("surprise,extra", [({"term": "total"}, {}),
+                                            ({"term": "epistemic"}, {"online": {"ensemble": 2}}),
+                                            ({"term": "aleatoric", "draws": 2}, {}),
+                                            ({"term": "predicted"}, {"online": {"surprise_head": True}})])
 def test_every_surprise_term_drives_the_policy(surprise, extra):
     cfg = _cfg({"id": "freeenergy/FourRooms-v0", "num_envs": 4},
-               {"bonus": "afe", "surprise": surprise, "warmup_steps": 2, "ppo": {"rollout": 4, "hidden": 8},
-                **extra}, {"hidden": 8})
-    _, history, _ = drive(cfg, 14)
+               {"intrinsic": {"name": "afe"}, "surprise": surprise, "warmup_steps": 2,
+                "ppo": {"rollout": 4, "hidden": 8}, **extra}, {"hidden": 8})
+    _, history = drive(cfg, 14)
     assert len(history) == 3
     last = history[-1]
     assert last["bonus/normalised"] > 0 and "ppo/entropy" in last and "world_model/loss" in last
@@ -91,7 +90,7 @@ def test_every_surprise_term_drives_the_policy(surprise, extra):
 
 def test_state_dict_round_trip_reproduces_actions():
     cfg = _cfg({"id": "freeenergy/FourRooms-v0", "num_envs": 3},
-               {"bonus": "rnd", "warmup_steps": 2, "ppo": {"rollout": 4, "hidden": 8}})
+               {"intrinsic": {"name": "rnd"}, "warmup_steps": 2, "ppo": {"rollout": 4, "hidden": 8}})
     dev = torch.device("cpu")
     env = make_env(cfg, dev)
     a1 = make_agent(cfg, env, dev, torch.Generator().manual_seed(0))
@@ -99,7 +98,7 @@ def test_state_dict_round_trip_reproduces_actions():
     for _ in range(10):
         act = a1.act(obs)
         nxt, rew, term, trunc, info = env.step(act)
-        a1.observe(obs, act, info["final_obs"], term | trunc, reward=rew, map_xy=info["final_map_xy"])
+        a1.observe(Step(obs, act, info["final_obs"], term | trunc, rew, info["final_map_xy"]))
         a1.update()
         obs = nxt
     a2 = make_agent(cfg, env, dev, torch.Generator().manual_seed(0))
@@ -115,11 +114,11 @@ DARK = {"id": "freeenergy/DarkRoom-v0", "num_envs": 16}
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dark_room_holds_for_the_amortised_form(seed):
     """fe (surprise minimiser) switches the light off and stays; afe keeps it on."""
-    agent = {"surprise": "total", "warmup_steps": 10, "fit_ratio": 2, "ext_coef": 0.0,
+    agent = {"surprise": {"term": "total"}, "warmup_steps": 10, "online": {"fit_ratio": 2}, "ext_coef": 0.0,
              "ppo": {"rollout": 16, "hidden": 32}}
     wm = {"code_dim": 8, "lr": 0.002}
-    _, _, fe = drive(_cfg(DARK, {"bonus": "fe", **agent}, wm), 300, seed)
-    _, _, afe = drive(_cfg(DARK, {"bonus": "afe", **agent}, wm), 300, seed)
+    fe, _ = drive(_cfg(DARK, {"intrinsic": {"name": "fe"}, **agent}, wm), 300, seed)
+    afe, _ = drive(_cfg(DARK, {"intrinsic": {"name": "afe"}, **agent}, wm), 300, seed)
     assert fe["dark_fraction"] > 0.8, fe
     assert afe["dark_fraction"] < 0.3, afe
 
@@ -128,23 +127,14 @@ def test_rnd_bonus_stays_alive_and_covers_multiroom_like_random():
     """16,000 env steps on MultiRoom: RND's normalised bonus does not collapse (the straw man's fell 10^4-fold)."""
     env = {"id": "freeenergy/MultiRoom-v0", "num_envs": 16}
     ppo = {"rollout": 32, "hidden": 64, "fourier": 64}
-    vis, history, _ = drive(_cfg(env, {"bonus": "rnd", "ext_coef": 2.0, "warmup_steps": 10, "ppo": ppo}), 1000)
+    summary, history = drive(_cfg(env, {"intrinsic": {"name": "rnd"}, "ext_coef": 2.0, "warmup_steps": 10,
+                                        "ppo": ppo}), 1000)
     bonus = [h["bonus/normalised"] for h in history]
     # After the first update (an untrained predictor errs everywhere) the bonus may shrink a few-fold, not 10^4-fold.
     early, last = sum(bonus[1:6]) / 5, sum(bonus[-5:]) / 5
     assert last > 0.05 * early, bonus
     rand = build(Config, {"env": env, "agent": {"type": "random"}})
-    rvis, _, _ = _random_coverage(rand, 1000)
-    assert vis.coverage >= rvis - 0.1, (vis.coverage, rvis)
-
-
-def _random_coverage(cfg: Config, steps: int) -> tuple[float, None, None]:
     dev = torch.device("cpu")
-    env = make_env(cfg, dev)
-    agent = make_agent(cfg, env, dev, torch.Generator().manual_seed(0))
-    vis = Visitation.for_env(env)
-    obs = env.reset(seed=0)
-    for _ in range(steps):
-        obs, _, _, _, info = env.step(agent.act(obs))
-        vis.add(env.map_cells(info["final_map_xy"]))
-    return vis.coverage, None, None
+    renv = make_env(rand, dev)
+    rand_summary = run_agent(renv, make_agent(rand, renv, dev, torch.Generator().manual_seed(0)), steps=1000)
+    assert summary["coverage"] >= rand_summary["coverage"] - 0.1, (summary["coverage"], rand_summary["coverage"])

@@ -13,7 +13,7 @@ from experiments.cli import main
     ("umbrella-muller-brown", ["umbrella.direction=[1,0,0]"], "umbrella.direction"),
     ("maze-afe", ["agent.type=sac"], "agent.type"),
     ("maze-afe", ["agent.type=ppo", "agent.sb3_kwargs={bogus: 1}"], "agent.sb3_kwargs"),
-    ("maze-afe", ["agent.goal_obs=[1,2,3]", "agent.goal_weight=1"], "agent.goal_obs"),
+    ("maze-afe", ["agent.planner.goal_obs=[1,2,3]", "agent.planner.goal_weight=1"], "agent.planner.goal_obs"),
 ], ids=["novelty-data-name", "generative-data-path", "umbrella-direction", "sac-discrete",
         "sb3-kwargs", "goal-obs-size"])
 def test_bad_input_is_a_one_line_error(tmp_path, capsys, preset, overrides, key):

@@ -15,7 +15,8 @@ TINY = {
     "agents.py": ["--envs", "2", "--candidates", "4", "--horizon", "2", "--repeats", "1",
                   "--sb3-steps", "128", "--sb3-envs", "4"],
     "runner.py": ["--debug", "--repeats", "1", "--quick-debug"],
-    "throughput.py": ["--envs", "4", "--steps", "32", "--sb3-steps", "64", "--sb3-settings", "zoo", "--rollout", "4"],
+    "throughput.py": ["--quick"],  # with the JAX anchor where jax is installed, a note where it is not
+    "anchor_jax_ppo.py": ["--quick"],
     "joint_model.py": ["--envs", "noisytv", "--copies", "8", "--steps", "30", "--train-steps", "3",
                        "--conditions", "3", "--k", "4"],
     "generative_table.py": ["--debug", "--seeds", "0", "--presets", "generative-custom"],
@@ -32,3 +33,13 @@ def test_benchmark_prints_json(script: str, tmp_path) -> None:
     report = json.loads(proc.stdout)
     assert report["figure"] and report["unit"]
     assert report["machine"]["cpu_count"] >= 1
+
+
+def test_anchor_without_jax_prints_its_json_with_a_note(tmp_path) -> None:
+    """CI without the extra ``bench``: no anchor rows, one note saying what to install, exit 0."""
+    code = ("import runpy, sys; sys.modules['jax'] = None; sys.argv = ['anchor_jax_ppo.py', '--quick']; "
+            f"runpy.run_path({str(ROOT / 'benchmarks' / 'anchor_jax_ppo.py')!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(proc.stdout)["results"]
+    assert results["anchor"] == [] and "pip install 'freeenergy[bench]'" in results["note"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.protocol import Agent, Step
 from envs.darkroom import DarkRoomTwin
 from experiments.config import ConfigError
 from experiments.config.presets import resolve
@@ -38,7 +39,7 @@ class MetricRoom(DarkRoomTwin):
         return {"room_size": float(self.size)}
 
 
-class ToyAgent:
+class ToyAgent(Agent):
     """The Agent contract and nothing else: random actions, a namespaced and a bare metric."""
 
     def __init__(self, n: int, fail_at: int | None = None) -> None:
@@ -50,8 +51,8 @@ class ToyAgent:
             raise KeyboardInterrupt
         return torch.randint(6, (self.n,), generator=self.gen)
 
-    def observe(self, obs, actions, next_obs, done, *, reward: torch.Tensor) -> torch.Tensor:
-        assert reward.shape == (self.n,)  # asked for by name, so the loop hands it over
+    def observe(self, step: Step) -> torch.Tensor:
+        assert step.reward.shape == (self.n,) and step.map_xy is not None and step.map_xy.shape == (self.n, 2)
         self.steps += 1
         return torch.full((self.n,), 2.0)
 
@@ -74,7 +75,7 @@ def _ctx(tmp_path: Path) -> RunContext:
 
 def test_any_contract_agent_runs_on_the_driver_with_env_declared_metrics(tmp_path):
     env = MetricRoom(num_envs=3, size=4)
-    summary = run_agent(_ctx(tmp_path), env, ToyAgent(3), generator=torch.Generator().manual_seed(0))
+    summary = run_agent(env, ToyAgent(3), ctx=_ctx(tmp_path), generator=torch.Generator().manual_seed(0))
     assert summary["env_steps"] == 3 * STEPS
     assert summary["one"] == 1.0 and summary["late_one"] == 1.0 and summary["room_size"] == 4.0
     assert 0.0 <= summary["dark_fraction"] <= 1.0
@@ -93,7 +94,7 @@ def test_any_contract_agent_runs_on_the_driver_with_env_declared_metrics(tmp_pat
 def test_interrupt_keeps_a_checkpoint_of_the_last_finished_step(tmp_path):
     env = MetricRoom(num_envs=2, size=4)
     with pytest.raises(KeyboardInterrupt):
-        run_agent(_ctx(tmp_path), env, ToyAgent(2, fail_at=3), generator=torch.Generator().manual_seed(0))
+        run_agent(env, ToyAgent(2, fail_at=3), ctx=_ctx(tmp_path), generator=torch.Generator().manual_seed(0))
     state = load_checkpoint_file(tmp_path / "checkpoint.pt")["state"]
     assert state["step"] == 3 and state["agent"] == {"steps": 3}
 
@@ -154,3 +155,19 @@ def test_umbrella_run_honours_env_vector_and_map_xy(override):
     cfg = resolve("umbrella-muller-brown", ["logging.wandb=disabled", override], debug=True)
     with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
         build_env(cfg, torch.device("cpu"))
+
+
+def test_run_agent_needs_no_run_context():
+    """Tests and notebooks drive an agent without a run folder: logs stay in memory."""
+    from experiments.context import MemoryContext
+
+    env = MetricRoom(num_envs=2, size=4)
+    ctx = MemoryContext.for_steps(STEPS, seed=3, interval=2)
+    summary = run_agent(env, ToyAgent(2), ctx=ctx)
+    assert summary["env_steps"] == 2 * STEPS and [r["step"] for r in ctx.rows] == [2, 4, 6, 8]
+    assert ctx.rows[-1]["world_model/loss"] == 0.5 and ctx.checkpoint["agent"] == {"steps": STEPS}
+    assert "exploration_map" in ctx.figures
+    again = run_agent(MetricRoom(num_envs=2, size=4), ToyAgent(2), steps=STEPS, seed=3)
+    assert again["final_free_energy"] == summary["final_free_energy"] and again["env_steps"] == 2 * STEPS
+    with pytest.raises(ValueError, match="steps="):
+        run_agent(env, ToyAgent(2))

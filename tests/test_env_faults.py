@@ -16,7 +16,7 @@ ARGS = ["env.num_envs=2", "run.steps=30", "run.seeds=[]", "logging.interval=10",
     (["agent.type=random"], "{what: obs}", "non-finite observations"),
     (["agent.type=afe"], "{what: obs}", "non-finite observations"),
     (["agent.type=random"], "{what: obs, bad: 1.0e6}", "far outside the declared observation space [-1, 1]"),
-    (["agent.type=ppo", "agent.bonus=none", "agent.sb3_kwargs={n_steps: 8, batch_size: 8}"], "{what: reward}",
+    (["agent.type=ppo", "agent.intrinsic.name=none", "agent.sb3_kwargs={n_steps: 8, batch_size: 8}"], "{what: reward}",
      "non-finite rewards"),
 ], ids=["nan-obs-random", "nan-obs-afe", "huge-obs", "nan-reward-ppo"])
 def test_bad_env_values_stop_the_run_naming_the_env(tmp_path, capsys, agent, kwargs, words):

@@ -17,7 +17,7 @@ GOOD = ["maze-afe", "--debug", "logging.wandb=disabled", "run.seeds=[]", "env.nu
     (["env.num_envs=3"], "env.num_envs"),
     (["world_model.batch_size=33"], "world_model.batch_size"),
     (["agent.action_repeat=2"], "agent.action_repeat"),
-    (["agent.horizon=0"], "agent.horizon"),
+    (["agent.planner.horizon=0"], "agent.planner.horizon"),
 ])
 def test_bad_data_parallel_input_is_one_line_before_any_worker(tmp_path, capsys, monkeypatch, overrides, key):
     monkeypatch.setattr(launch, "torchrun", lambda *a: pytest.fail("a worker was started"))

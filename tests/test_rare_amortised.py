@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from agents.amortised import AmortisedAgent
-from agents.intrinsic import NoBonus
+from agents.intrinsic.base import NoBonus
 from agents.objective import Objective
 from agents.ppo import PPOLearner, PPOSettings
+from agents.protocol import Step
 from agents.rare_state import RareStateBias
 from experiments.config import Config, ConfigError, build
 
@@ -62,8 +63,8 @@ def step(agent: AmortisedAgent, n_steps: int = T, done: torch.Tensor | None = No
     for _ in range(n_steps):
         obs = torch.rand(N, 2)
         a = agent.act(obs)
-        agent.observe(obs, a, torch.rand(N, 2), torch.zeros(N, dtype=torch.bool) if done is None else done,
-                      reward=torch.zeros(N))
+        agent.observe(Step(obs, a, torch.rand(N, 2), torch.zeros(N, dtype=torch.bool) if done is None else done,
+                           torch.zeros(N)))
 
 
 @pytest.mark.parametrize("maximise", [True, False])
@@ -194,7 +195,8 @@ def test_amortised_agent_weights_its_rollout_replay_rows():
     from experiments.kinds.agent import make_agent, make_env
 
     cfg = build(Config, {"env": {"id": "freeenergy/LargeMaze-v0", "num_envs": N}, "umbrella": {"windows": 2},
-                         "agent": {"type": "amortised", "bonus": "afe", "warmup_steps": 1, "ppo": {"rollout": T}},
+                         "agent": {"type": "amortised", "intrinsic": {"name": "afe"}, "warmup_steps": 1,
+                                   "ppo": {"rollout": T}},
                          "world_model": {"hidden": 16, "code_dim": 4}})
     dev = torch.device("cpu")
     env = make_env(cfg, dev)
@@ -205,7 +207,7 @@ def test_amortised_agent_weights_its_rollout_replay_rows():
     for _ in range(1 + T):
         a = agent.act(obs)
         nxt, rew, term, trunc, info = env.step(a)
-        fe = agent.observe(obs, a, info["final_obs"], term | trunc, reward=rew)
+        fe = agent.observe(Step(obs, a, info["final_obs"], term | trunc, rew))
         obs = nxt
     assert fe is not None and fe.shape == (T * N,)
     w = torch.arange(1.0, T * N + 1)
@@ -232,13 +234,14 @@ def test_umbrella_preset_runs_end_to_end_at_debug_size(tmp_path, preset):
     assert len(summary["umbrella_centres"]) == 2
 
 
-@pytest.mark.parametrize("agent", [{"type": "amortised", "bonus": "rnd"}, {"type": "amortised", "bonus": "none"},
-                                   {"type": "random"}, {"type": "ppo"}])
+@pytest.mark.parametrize("agent", [{"type": "amortised", "intrinsic": {"name": "rnd"}},
+                                   {"type": "amortised", "intrinsic": {"name": "none"}}, {"type": "random"},
+                                   {"type": "ppo"}])
 def test_umbrella_with_an_agent_that_cannot_take_it_is_one_line(agent):
     with pytest.raises(ConfigError) as err:
         build(Config, {"umbrella": {"windows": 2}, "agent": agent})
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("umbrella.windows=2 is invalid")
-    assert f"agent.type={agent['type']!r}" in msg and "amortised with agent.bonus afe or fe" in msg
-    build(Config, {"umbrella": {"windows": 2}, "agent": {"type": "amortised", "bonus": "fe"}})
+    assert f"agent.type={agent['type']!r}" in msg and "amortised with agent.intrinsic.name afe or fe" in msg
+    build(Config, {"umbrella": {"windows": 2}, "agent": {"type": "amortised", "intrinsic": {"name": "fe"}}})
     build(Config, {"umbrella": {"windows": 2}, "run": {"kind": "umbrella"}, "agent": agent})  # not an agent run

@@ -17,7 +17,7 @@ ARGS = ["env.id=plugin_envs:FaultyEnv", "env.kwargs={bad_from: 100000, limit: 10
         "--quiet"]
 
 
-PPO = ["agent.type=ppo", "agent.bonus=none", "agent.sb3_kwargs={n_steps: 8, batch_size: 8}"]
+PPO = ["agent.type=ppo", "agent.intrinsic.name=none", "agent.sb3_kwargs={n_steps: 8, batch_size: 8}"]
 
 
 @pytest.mark.parametrize("agent", [["agent.type=random"], ["agent.type=afe"], PPO], ids=["random", "afe", "ppo"])

@@ -45,13 +45,13 @@ def test_grid_crosses_values_and_seeds_with_stable_ids():
 
 def test_random_draws_run_cap_configurations_reproducibly():
     data = _spec(**{"world_model.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-2},
-                    "agent.horizon": {"min": 2, "max": 5}, "run.seed": {"values": [0, 1]}})
+                    "agent.planner.horizon": {"min": 2, "max": 5}, "run.seed": {"values": [0, 1]}})
     data.update(method="random", run_cap=4)
     trials = expand(parse_sweep(data))
     assert len(trials) == 8
     lrs = {t.params["world_model.lr"] for t in trials}
     assert len(lrs) == 4 and all(1e-4 <= v <= 1e-2 for v in lrs)
-    assert all(isinstance(t.params["agent.horizon"], int) for t in trials)
+    assert all(isinstance(t.params["agent.planner.horizon"], int) for t in trials)
     assert [t.params for t in expand(parse_sweep(data))] == [t.params for t in trials]
 
 
@@ -64,9 +64,9 @@ def test_interval_is_student_t():
 
 @pytest.mark.parametrize("params, extra, fragment", [
     ({"agent.typo": {"values": [1]}}, [], "unknown config key 'agent.typo'"),
-    ({"agent.horizon": {"values": ["many"]}}, [], "agent.horizon='many' is invalid"),
-    ({"agent.horizon": {"values": 3}}, [], "values=3 is invalid"),
-    ({"agent.horizon": {"distribution": "uniform", "min": 1, "max": 4}}, [], "cannot enumerate"),
+    ({"agent.planner.horizon": {"values": ["many"]}}, [], "agent.planner.horizon='many' is invalid"),
+    ({"agent.planner.horizon": {"values": 3}}, [], "values=3 is invalid"),
+    ({"agent.planner.horizon": {"distribution": "uniform", "min": 1, "max": 4}}, [], "cannot enumerate"),
     ({}, ["--address", "127.0.0.1:9"], "--address '127.0.0.1:9' is unreachable"),
 ])
 def test_bad_sweeps_are_one_line(tmp_path, capsys, params, extra, fragment):

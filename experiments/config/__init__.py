@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.intrinsic import spec as intrinsic_spec
 from experiments.config import engine
+from experiments.config.agent import AgentConfig, IntrinsicConfig, OnlineConfig, PlannerConfig, migrate_saved
 from experiments.config.engine import (
     ConfigError,
     _one_of,
@@ -26,13 +28,7 @@ from experiments.config.engine import (
     to_dict,
     unknown_key_error,
 )
-from experiments.config.sections import (
-    BONUSES,
-    AgentConfig,
-    EnvConfig,
-    RunConfig,
-    WorldModelConfig,
-)
+from experiments.config.sections import EnvConfig, RunConfig, WorldModelConfig
 from experiments.config.studies import (
     DataConfig,
     GenerativeConfig,
@@ -40,9 +36,9 @@ from experiments.config.studies import (
     UmbrellaConfig,
 )
 
-__all__ = ["AgentConfig", "BONUSES", "Config", "ConfigError", "DataConfig", "EnvConfig", "GenerativeConfig",
-           "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RunConfig", "UmbrellaConfig",
-           "WorldModelConfig", "build", "doc", "field_docs", "field_table", "from_dict", "to_dict",
+__all__ = ["AgentConfig", "Config", "ConfigError", "DataConfig", "EnvConfig", "GenerativeConfig", "IntrinsicConfig",
+           "OnlineConfig", "PlannerConfig", "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RunConfig",
+           "UmbrellaConfig", "WorldModelConfig", "build", "doc", "field_docs", "field_table", "from_dict", "to_dict",
            "unknown_key_error"]
 
 
@@ -96,16 +92,18 @@ class Config:
     quickstart: QuickstartConfig = field(default_factory=QuickstartConfig)
 
     def __post_init__(self) -> None:
+        a = self.agent
         # Rare-state biasing weights one transition per copy and step; held actions store fewer.
-        _require(not (self.umbrella.windows > 0 and self.agent.type in ("fe", "afe") and self.agent.action_repeat > 1),
-                 "agent.action_repeat", self.agent.action_repeat, "1 when umbrella.windows > 0 (rare-state biasing)")
+        _require(not (self.umbrella.windows > 0 and a.type in ("fe", "afe") and a.planner.action_repeat > 1),
+                 "agent.planner.action_repeat", a.planner.action_repeat,
+                 "1 when umbrella.windows > 0 (rare-state biasing)")
         # Rare-state biasing needs the agent's free energy and a hook for the window bias
         # (a planner's score bias or an amortised learner's reward bias).
-        a = self.agent
-        biasable = a.type in ("fe", "afe") or (a.type == "amortised" and a.bonus in ("afe", "fe"))
+        source = a.intrinsic.name
+        biasable = a.type in ("fe", "afe") or (a.type == "amortised" and intrinsic_spec(source).world)
         _require(self.run.kind != "agent" or self.umbrella.windows == 0 or biasable, "umbrella.windows",
-                 self.umbrella.windows, f"0 with agent.type={a.type!r}, agent.bonus={a.bonus!r}: rare-state biasing "
-                 "needs agent.type fe or afe, or amortised with agent.bonus afe or fe")
+                 self.umbrella.windows, f"0 with agent.type={a.type!r}, agent.intrinsic.name={source!r}: rare-state "
+                 "biasing needs agent.type fe or afe, or amortised with agent.intrinsic.name afe or fe")
 
 
 def field_docs(cls: type = Config, prefix: str = "") -> dict[str, str]:
@@ -119,5 +117,5 @@ def field_table(cls: type = Config, prefix: str = "") -> list[tuple[str, str, An
 
 
 def from_dict(data: dict) -> Config:
-    """The Config saved in a run's config.yaml (a plain nested mapping)."""
-    return build(Config, data)
+    """The Config saved in a run's config.yaml (a plain nested mapping; the flat agent keys of 0.2 are moved)."""
+    return build(Config, migrate_saved(data))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from experiments.errors import UserError
+from freeenergy.settings import SettingError
 
 
 class ConfigError(UserError):
@@ -165,9 +166,9 @@ def build(cls: type, data: dict | None, prefix: str = "") -> Any:
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}={data!r} is invalid: expected a mapping of keys")
-    data = _apply_moves(cls, data)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    _refuse_renamed(cls, data, hints, prefix)
     for key in data:
         if key not in fields:
             raise unknown_key_error(f"{prefix}{key}", sorted(fields))
@@ -180,37 +181,27 @@ def build(cls: type, data: dict | None, prefix: str = "") -> Any:
             kwargs[name] = _coerce(value, tp, f"{prefix}{name}")
     try:
         return cls(**kwargs)
+    except SettingError as err:  # a rule of freeenergy.settings: the key is relative to this section
+        raise ConfigError(f"{prefix}{err}") from None
     except TypeError as err:  # e.g. comparing a wrong type inside __post_init__
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {err}") from err
 
 
-def _apply_moves(cls: type, data: dict) -> dict:
-    """Keys that moved to another section (a section's ``__moved__``) are read at their new place.
-
-    The old key keeps working (saved runs hold it): a non-zero value is
-    copied to the new key unless that key holds another non-zero value.
-    """
-    hints = typing.get_type_hints(cls)
-    out = data
-    for name, tp in hints.items():
-        moved = getattr(tp, "__moved__", None)
-        section = data.get(name)
-        if not moved or not isinstance(section, dict) or not set(moved) & set(section):
+def _refuse_renamed(cls: type, data: dict, hints: dict[str, Any], prefix: str) -> None:
+    """A key that moved (a section's ``__renamed__``: old key -> new dotted key) is refused in one line."""
+    for old, new in getattr(cls, "__renamed__", {}).items():
+        head, _, leaf = old.partition(".")
+        if head not in data:
             continue
-        out = {k: dict(v) if isinstance(v, dict) else v for k, v in out.items()}
-        for old, new in moved.items():
-            if old not in out[name]:
-                continue
-            value = out[name].pop(old)
-            new_section, new_key = new.split(".")
-            target = out.setdefault(new_section, {})
-            if not value or not isinstance(target, dict):
-                continue
-            if target.get(new_key) and target[new_key] != value:
-                raise ConfigError(f"{name}.{old}={value!r} is invalid: it moved to {new}, which is "
-                                  f"{target[new_key]!r}; expected one of the two")
-            target[new_key] = value
-    return out
+        tp = hints.get(head)
+        section = isinstance(tp, type) and dataclasses.is_dataclass(tp)
+        if leaf:
+            present = isinstance(data[head], dict) and leaf in data[head]
+        else:  # a flat key, or a key that became a section and got a plain value
+            present = tp is None or (section and not isinstance(data[head], dict))
+        if present:
+            raise ConfigError(f"{prefix}{old} is now {new}: write {new}=... instead (the "
+                              f"{prefix.rstrip('.') or 'config'} section has typed parts since 0.3)")
 
 
 def to_dict(cfg: Any) -> dict:

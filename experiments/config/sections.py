@@ -1,11 +1,11 @@
-"""Config sections of what a run acts on: the run, the env, the world model, the agent."""
+"""Config sections of what a run acts on: the run, the env, the world model (the agent: :mod:`.agent`)."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from experiments import agent_table, kinds
+from experiments import kinds
 from experiments.config.engine import ConfigError, _one_of, _require, doc
 from freeenergy import model_table as wm_table
 
@@ -113,91 +113,3 @@ else:
         "WorldModelConfig", _world_model_fields(), frozen=True,
         namespace={"__post_init__": _check_world_model, "__module__": __name__,
                    "__doc__": "World-model settings; the options are those of freeenergy.model_table."})
-
-
-BONUSES = ("afe", "fe", "count", "rnd", "none")
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    # agent.complete_steps became world_model.complete_steps (one setting of the model's completion).
-    __moved__: ClassVar[dict[str, str]] = {"complete_steps": "world_model.complete_steps"}
-    type: str = doc("afe", f"Agent: {agent_table.describe()}; stable-baselines3 algorithms train with "
-                    "agent.bonus.")
-    surprise: str = doc("total", "Surprise the planners score: total (free energy of imagined transitions), "
-                        "epistemic (disagreement across the ensemble or noise draws), aleatoric (total - "
-                        "epistemic) or predicted (surprise head: free energy that real transitions showed).")
-    surprise_head: bool = doc(False, "Train a surprise head S(obs, action) on the free energy of real "
-                              "transitions (needed by surprise: predicted).")
-    head_discount: float = doc(0.0, "Surprise head: discount of the bootstrapped cumulative free energy "
-                               "(0: one step; > 0: expected free energy over an unbounded horizon, Discrete "
-                               "actions only).")
-    surprise_weight: float = doc(1.0, "Weight of the surprise term (minimised by fe, maximised by afe).")
-    goal_obs: tuple[float, ...] = doc((), "Prior preference: a goal observation (raw units); empty for none.")
-    goal_weight: float = doc(0.0, "Weight of the goal-preference (risk) term in the planners' cost.")
-    ensemble: int = doc(1, "World models learning side by side (their disagreement is the epistemic surprise).")
-    draws: int = doc(1, "Completions per member and imagined step (noise draws).")
-    horizon: int = doc(6, "Imagined steps H per candidate action sequence.")
-    candidates: int = doc(64, "Candidate action sequences C per environment copy.")
-    planner: str = doc("shooting", "Candidate search: shooting (random sequences) or cem (cross-entropy method).")
-    cem_iters: int = doc(3, "CEM refits per planning call.")
-    elite_frac: float = doc(0.1, "CEM: share of candidates kept as elites.")
-    repeat_prob: float = doc(0.5, "Discrete shooting: chance that an action repeats the previous one.")
-    discount: float = doc(1.0, "Weight discount**h of imagined step h.")
-    complete_init: str = doc("obs", "Starting guess of the predicted obs_t+1: obs (no change) or mean "
-                             "(the running mean observation).")
-    fe_draws: int = doc(1, "Noise draws of the free energy of imagined and real transitions.")
-    epsilon: float = doc(0.0, "Chance of a uniformly random action per copy and step (planners).")
-    warmup_steps: int = doc(10, "Random steps before the planners start planning.")
-    fit_ratio: int = doc(1, "World-model (or RND) optimiser steps per env step (per decision with action_repeat).")
-    fit_every: int = doc(1, "Stable-baselines3 bonus: world-model steps on every fit_every-th vec step only "
-                         "(amortises learning over several batches of transitions).")
-    action_repeat: int = doc(1, "Planners: env steps each decision is held for; the world model learns "
-                             "[obs_t, action, obs_t+k] (temporal abstraction, like frame skip).")
-    replay_capacity: int = doc(50000, "Transitions kept in the world model's replay buffer.")
-    recent_fraction: float = doc(0.0, "Share of each world-model batch drawn from the newest transitions.")
-    recent_window: int = doc(1024, "Newest transitions that recent_fraction draws from.")
-    bonus: str = doc("afe", "Reward bonus of stable-baselines3 and amortised agents: afe (+surprise), fe "
-                     "(-surprise; agent.surprise names the term for amortised agents), count (exact map-cell "
-                     "counts), rnd (random network distillation) or none.")
-    int_coef: float = doc(1.0, "Weight of the intrinsic bonus in the reward.")
-    ext_coef: float = doc(0.0, "Weight of the environment's own reward (0: no extrinsic reward).")
-    sb3_kwargs: dict = doc({}, "Keyword arguments of the stable-baselines3 algorithm, e.g. {n_steps: 64}.")
-    ppo: dict = doc({}, "Amortised agent: PPO settings, e.g. {rollout: 128, epochs: 4, minibatches: 4, lr: 0.001, "
-                    "hidden: 64, gamma: 0.99, gamma_int: 0.99, gae_lambda: 0.95, clip: 0.2, ent_coef: 0.01, "
-                    "vf_coef: 0.5, max_grad_norm: 0.5, predictor_fraction: 0.25} (agents.ppo.PPOSettings).")
-
-    def __post_init__(self) -> None:
-        _one_of("agent.type", self.type, agent_table.agent_types())
-        _one_of("agent.surprise", self.surprise, ("total", "epistemic", "aleatoric", "predicted"))
-        _require(self.surprise != "predicted" or self.surprise_head, "agent.surprise_head", self.surprise_head,
-                 "true when agent.surprise is predicted")
-        _one_of("agent.planner", self.planner, ("shooting", "cem"))
-        _one_of("agent.complete_init", self.complete_init, ("obs", "mean"))
-        _one_of("agent.bonus", self.bonus, BONUSES)
-        for key in ("ensemble", "draws", "horizon", "candidates", "cem_iters", "fe_draws", "replay_capacity",
-                    "action_repeat", "fit_every"):
-            v = getattr(self, key)
-            _require(v >= 1, f"agent.{key}", v, "an integer >= 1")
-        for key in ("warmup_steps", "fit_ratio"):
-            v = getattr(self, key)
-            _require(v >= 0, f"agent.{key}", v, "an integer >= 0")
-        _require(0 < self.elite_frac <= 1, "agent.elite_frac", self.elite_frac, "a number in (0, 1]")
-        _require(0 <= self.repeat_prob <= 1, "agent.repeat_prob", self.repeat_prob, "a number in [0, 1]")
-        _require(0 < self.discount <= 1, "agent.discount", self.discount, "a number in (0, 1]")
-        _require(0 <= self.head_discount < 1, "agent.head_discount", self.head_discount, "a number in [0, 1)")
-        _require(0 <= self.epsilon <= 1, "agent.epsilon", self.epsilon, "a number in [0, 1]")
-        _require(0 <= self.recent_fraction <= 1, "agent.recent_fraction", self.recent_fraction, "a number in [0, 1]")
-        _require(self.recent_window >= 1, "agent.recent_window", self.recent_window, "an integer >= 1")
-        _require(self.int_coef >= 0, "agent.int_coef", self.int_coef, "a number >= 0")
-        _require(self.surprise in ("total", "predicted") or self.ensemble >= 2 or self.draws >= 2, "agent.surprise",
-                 self.surprise, "total, or set agent.ensemble >= 2 or agent.draws >= 2 for epistemic/aleatoric")
-        _require(self.goal_weight == 0 or bool(self.goal_obs), "agent.goal_obs", list(self.goal_obs),
-                 "a goal observation when agent.goal_weight != 0")
-        if self.ppo or self.type == "amortised":
-            from agents.ppo import ppo_settings
-
-            try:
-                ppo_settings(self.ppo)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None

@@ -4,7 +4,7 @@ Planning agents (``fe``, ``afe``) and the random baseline run on the driver's
 Agent-contract loop (:func:`experiments.driver.run_agent`); stable-baselines3
 algorithms (``ppo``, ``a2c``, ``dqn``, ``sac``) learn through
 :class:`agents.bonus.SurpriseBonusVecEnv` with the bonus named by
-``agent.bonus`` and reach the same driver through a callback
+``agent.intrinsic.name`` and reach the same driver through a callback
 (:mod:`experiments.kinds.sb3`). Both report the same summary keys:
 
 ``env_steps``, ``env_steps_per_second``, ``coverage``, ``unique_cells``,
@@ -81,7 +81,7 @@ def run(ctx: RunContext) -> dict:
         rare = RareStateBias.from_config(cfg.umbrella, env.num_envs, device, generator)
         rare.attach(agent)  # through the agent's score-bias or reward-bias hook
         hooks.append(RareStateHook(rare, cfg, device, ctx.seed))
-    result = run_agent(ctx, env, agent, generator=generator, extra_hooks=hooks,
+    result = run_agent(env, agent, ctx=ctx, generator=generator, hooks=hooks,
                        label=f"{cfg.run.name or cfg.agent.type}", tracker=tracker)
     if job is not None:
         from experiments.scale.data_parallel import finish

@@ -113,7 +113,7 @@ def train_model(ctx: Any, name: str, model: WorldModel, x: torch.Tensor, scaler:
         elif batch == n:
             xb = x
         else:
-            xb = x[torch.randint(0, n, (batch,), generator=gen).to(x.device)]
+            xb = x[torch.randint(0, n, (batch,), generator=gen, device=gen.device).to(x.device)]
         last = model.fit_step(xb)
         if step % log_every == 0 or step == g.steps:
             ctx.log({f"generative/{name}/{k}": v for k, v in last.items()}, step, axis=f"generative/{name}")

@@ -160,7 +160,7 @@ def run_sb3(ctx: RunContext, env: Any, transform: BonusTransform | None, *,
                        label=cfg.run.name or cfg.agent.type)
     start = driver.resume()
     callback = DriverCallback(driver=driver, env=env, transform=transform,
-                              records_fe=cfg.agent.bonus in ("afe", "fe"))
+                              records_fe=transform is not None and transform.source.world is not None)
     with driver.running(closing=venv):
         model.learn(total_timesteps=(driver.steps - start) * env.num_envs, callback=[callback],
                     progress_bar=False)

@@ -84,8 +84,8 @@ def check_supported(cfg: Config, world: int) -> None:
         (cfg.world_model.batch_size % world == 0, "world_model.batch_size", cfg.world_model.batch_size,
          f"a multiple of the {world} processes"),
         (cfg.world_model.name != "gan", "world_model.name", cfg.world_model.name, "not gan (two optimisers)"),
-        (not a.surprise_head, "agent.surprise_head", a.surprise_head, "false"),
-        (a.action_repeat == 1, "agent.action_repeat", a.action_repeat, "1"),
+        (not a.online.surprise_head, "agent.online.surprise_head", a.online.surprise_head, "false"),
+        (a.planner.action_repeat == 1, "agent.planner.action_repeat", a.planner.action_repeat, "1"),
         (cfg.umbrella.windows == 0, "umbrella.windows", cfg.umbrella.windows, "0 (no rare-state biasing)"),
     ]
     for ok, key, value, valid in rules:

@@ -115,7 +115,7 @@ register(
     description="Gymnasium's CartPole-v1 (same physics, truncation at 500) as a batched twin",
 )
 
-_ADAPTER_KEYS = ("vectorization", "map_xy", "terminal_is_success")
+_ADAPTER_KEYS = ("vectorization", "map_xy", "terminal_is_success", "map_grid")
 
 
 def _suggest(spec: str) -> str:

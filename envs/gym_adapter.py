@@ -16,14 +16,31 @@ the flattened layout (one-hot parts are decoded by argmax).
 - ``[i, j]``: flattened observation entries i and j;
 - ``"package.module:function"`` or a callable: ``f(obs) -> (N, 2)`` on the
   batch of flattened observations (numpy float32 (N, D));
-- ``None`` (default): the env's own ``info["map_xy"]`` when it reports one,
-  otherwise entries ``[0, 1]`` of the flattened observation (``(obs_0, 0)``
-  when the observation has one entry). For MountainCar this is (position,
+- ``None`` (default): the env's own ``info["map_xy"]`` when it reports one;
+  for a ``Discrete(n)`` observation its index (``(i, 0)``), for a
+  ``MultiDiscrete`` one its first two entries (decoded from the one-hot
+  layout); otherwise entries ``[0, 1]`` of the flattened observation
+  (``(obs_0, 0)`` when it has one entry). For MountainCar this is (position,
   velocity), for CartPole (cart position, cart velocity).
 
 ``map_bounds``: the env's ``map_bounds`` attribute when it has one; else the
+cells of a grid read from the observation space (below); else the
 observation-space bounds of the chosen entries when finite; else the running
 range of the coordinates seen so far.
+
+``grid_shape`` (the cells coverage counts), first that applies: the
+``map_grid`` argument (config ``env.map_grid``); the env's ``grid_shape``
+attribute; a grid read from the observation space (``Discrete(n)``: n x 1;
+``MultiDiscrete([a, b, ...])``: a x b; an integer ``Box`` with finite bounds:
+one cell per integer value of the two map entries), which is a guess and says
+so in ``grid_source``; else 32 x 32 over ``map_bounds``. ``grid_source`` names
+which, for the run's summary.
+
+Optional env attributes read from the first copy: ``map_bounds``,
+``reachable_cells``, ``grid_shape``, ``late_metrics``, ``map_labels``,
+``title`` (how maps name the env, e.g. a MiniGrid level), and
+``reachable_grows`` (True when ``reachable_cells`` grows as new layouts are
+drawn; it is then gathered from every copy each time it is read).
 """
 
 from __future__ import annotations
@@ -42,6 +59,10 @@ from envs.registry import UnsupportedSpaceError, load_entry_point
 
 MapXY = Sequence[int] | str | Callable[[np.ndarray], np.ndarray] | None
 _PASS_ACTIONS = (spaces.Discrete, spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
+#: Largest grid read from an observation space (cells); beyond it the default grid is used.
+MAX_GUESSED_CELLS = 1 << 20
+_OPTIONAL = ("map_bounds", "reachable_cells", "grid_shape", "late_metrics", "map_labels", "title",
+             "reachable_grows")
 
 
 class GymAdapter(BatchedEnv):
@@ -65,6 +86,7 @@ class GymAdapter(BatchedEnv):
         map_xy: MapXY = None,
         name: str = "env",
         terminal_is_success: bool = False,
+        map_grid: Sequence[int] | None = None,
     ) -> None:
         if vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization={vectorization!r}; valid: 'sync', 'async'")
@@ -89,9 +111,16 @@ class GymAdapter(BatchedEnv):
         act = self.original_action_space
         act_space = act if isinstance(act, _PASS_ACTIONS) else spaces.flatten_space(act)
         super().__init__(num_envs, device, obs_space, act_space)
+        self._segments: list[int] = []
         self._map_rule, self._map_idx = self._parse_map_xy(map_xy)
-        self._env_bounds, self._env_reachable, self._env_grid, late = self._probe(env_fn)
-        self.late_metrics = tuple(late or ())  # the env's run-metrics protocol, passed through
+        own = self._probe(env_fn)
+        self._env_bounds, self._env_reachable, self._env_grid = own["map_bounds"], own["reachable_cells"], \
+            own["grid_shape"]
+        self.late_metrics = tuple(own["late_metrics"] or ())  # the env's run-metrics protocol, passed through
+        self._own_labels, self.title = own["map_labels"], str(own["title"] or name)
+        self.reachable_grows = bool(own["reachable_grows"])
+        self._config_grid = None if map_grid is None else (int(map_grid[0]), int(map_grid[1]))
+        self._space_grid = self._grid_from_space()
         # A plugged-in env's termination means success only when the user says so (MountainCar's
         # flag, not CartPole's fallen pole); its own info["is_success"] always wins.
         self.terminal_is_success = bool(terminal_is_success)
@@ -101,6 +130,11 @@ class GymAdapter(BatchedEnv):
     # ------------------------------------------------------------ map_xy
     def _parse_map_xy(self, map_xy: MapXY) -> tuple[Any, list[int] | None]:
         d = self.obs_dim
+        space = self.original_observation_space
+        one_d = isinstance(space, spaces.Discrete) or (isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1)
+        if map_xy is None and one_d:
+            self._segments = [int(space.n)] if isinstance(space, spaces.Discrete) else [int(n) for n in space.nvec[:2]]
+            return "decode", None  # the index (or first two indices) behind the one-hot layout
         if map_xy is None:
             return "auto", ([0, 1] if d >= 2 else [0])
         if isinstance(map_xy, str):
@@ -115,8 +149,8 @@ class GymAdapter(BatchedEnv):
             )
         return "indices", [int(i) for i in idx]
 
-    def _probe(self, env_fn: Callable[[], gym.Env]) -> tuple[Any, Any, Any, Any]:
-        """The env's own ``map_bounds``, ``reachable_cells``, ``grid_shape``, ``late_metrics``, when it has them.
+    def _probe(self, env_fn: Callable[[], gym.Env]) -> dict[str, Any]:
+        """The env's own optional attributes (``_OPTIONAL``), None where it has none.
 
         Read from the first copy (sync) or from one probe copy built here
         (async): asking async workers for a missing attribute kills them.
@@ -129,9 +163,46 @@ class GymAdapter(BatchedEnv):
         finally:
             probe.close()
 
+    def _grid_from_space(self) -> tuple[tuple[int, int], Any, str] | None:
+        """(grid, bounds, description) of a grid read from the observation space, or None."""
+        space = self.original_observation_space
+        if self._map_rule == "decode":
+            a, b = (self._segments + [1])[:2]
+            grid, bounds = (a, b), ((0.0, float(a)), (0.0, float(b)))
+        elif (self._map_rule in ("auto", "indices") and isinstance(space, spaces.Box)
+              and np.issubdtype(space.dtype, np.integer) and self._map_idx and len(self._map_idx) == 2):
+            lo, hi = (np.asarray(v, dtype=np.float64).reshape(-1)[self._map_idx] for v in (space.low, space.high))
+            if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or (hi - lo + 1).prod() > MAX_GUESSED_CELLS:
+                return None
+            grid = (int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1))
+            bounds = ((lo[0] - 0.5, hi[0] + 0.5), (lo[1] - 0.5, hi[1] + 0.5))
+        else:
+            return None
+        if grid[0] * grid[1] > MAX_GUESSED_CELLS:
+            return None
+        return grid, bounds, f"the {space} observation space"
+
+    @property
+    def grid_source(self) -> str:
+        """Where ``grid_shape`` comes from, in words (the run's summary says it beside coverage)."""
+        nx, ny = self.grid_shape
+        if self._config_grid is not None:
+            return "env.map_grid"
+        if self._env_grid is not None:
+            return "the env's grid_shape"
+        if self._space_grid is not None:
+            return f"a grid guessed from {self._space_grid[2]}; set env.map_grid to change it"
+        return f"a default {nx}x{ny} grid over the map's range; set env.map_grid to change it"
+
     @property
     def map_labels(self) -> tuple[str, str]:  # type: ignore[override]
-        """The map axes' names: the flattened observation entries, or the map function's."""
+        """The map axes' names: the env's own, the observation entries, or the map function's."""
+        if self._own_labels is not None:
+            x, y = self._own_labels
+            return str(x), str(y)
+        if self._map_rule == "decode":
+            kind = type(self.original_observation_space).__name__
+            return (f"{kind} obs[0]", f"{kind} obs[1]") if len(self._segments) > 1 else (f"{kind} state", "-")
         if self._map_rule in ("auto", "indices") and self._map_idx and len(self._map_idx) == 2:
             i, j = self._map_idx
             return f"obs[{i}]", f"obs[{j}]"
@@ -140,8 +211,13 @@ class GymAdapter(BatchedEnv):
 
     def _compute_map_xy(self, flat: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         rule = self._map_rule
-        if rule == "auto" and "map_xy" in info:
+        if rule in ("auto", "decode") and "map_xy" in info:
             xy = np.asarray(info["map_xy"], dtype=np.float32)
+        elif rule == "decode":
+            a = self._segments[0]
+            x = flat[:, :a].argmax(axis=1) + 0.5
+            y = flat[:, a:a + self._segments[1]].argmax(axis=1) + 0.5 if len(self._segments) > 1 else 0.5 + 0 * x
+            xy = np.stack([x, y], axis=1)
         elif rule in ("auto", "indices"):
             cols = flat[:, self._map_idx]
             xy = cols if cols.shape[1] == 2 else np.concatenate([cols, np.zeros_like(cols)], axis=1)
@@ -160,7 +236,10 @@ class GymAdapter(BatchedEnv):
         if self._env_bounds is not None:
             (a, b), (c, d) = self._env_bounds
             return ((float(a), float(b)), (float(c), float(d)))
-        if self._map_rule in ("auto", "indices") and len(self._map_idx) == 2:
+        if self._space_grid is not None:
+            (a, b), (c, d) = self._space_grid[1]
+            return ((float(a), float(b)), (float(c), float(d)))
+        if self._map_rule in ("auto", "indices") and self._map_idx and len(self._map_idx) == 2:
             box = self.single_observation_space
             lo, hi = box.low[self._map_idx], box.high[self._map_idx]
             if np.isfinite(lo).all() and np.isfinite(hi).all():
@@ -172,11 +251,17 @@ class GymAdapter(BatchedEnv):
 
     @property
     def grid_shape(self) -> tuple[int, int]:
-        return tuple(self._env_grid) if self._env_grid is not None else super().grid_shape
+        for grid in (self._config_grid, self._env_grid, self._space_grid and self._space_grid[0]):
+            if grid is not None:
+                return (int(grid[0]), int(grid[1]))
+        return super().grid_shape
 
     @property
     def reachable_cells(self) -> torch.Tensor | None:
         cells = self._env_reachable
+        if self.reachable_grows:  # every copy's cells of the layouts it has drawn so far
+            parts = [np.asarray(c, dtype=np.int64).reshape(-1) for c in self.vec.get_attr("reachable_cells")]
+            cells = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
         return None if cells is None else torch.as_tensor(np.asarray(cells), device=self.device)
 
     # ------------------------------------------------------------ conversions
@@ -252,10 +337,8 @@ class GymAdapter(BatchedEnv):
         self.vec.close()
 
 
-def _attrs(env: gym.Env) -> tuple[Any, Any, Any, Any]:
-    keys = ("map_bounds", "reachable_cells", "grid_shape", "late_metrics")
-    bounds, reachable, grid, late = (getattr(env, k, None) for k in keys)
-    return bounds, reachable, grid, late
+def _attrs(env: gym.Env) -> dict[str, Any]:
+    return {k: getattr(env, k, None) for k in _OPTIONAL}
 
 
 def _rows_info(info: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

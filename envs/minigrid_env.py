@@ -12,7 +12,13 @@ fixed-size flat form, so ``envs.make("MiniGrid-...")`` cannot adapt it as is.
 - ``info["map_xy"]``: the agent's grid position ``(x + 0.5, H - 1 - y + 0.5)``
   (x right, y up as the project's maps), ``map_bounds`` ((0, W), (0, H)),
   ``grid_shape`` (W, H): coverage counts the grid cells the agent stood on.
-  The layout is redrawn every episode, so there are no fixed reachable cells.
+- ``reachable_cells``: the cells the agent can reach (flood fill from its
+  start through floor, doors and other cells it may stand on; walls and the
+  space outside the rooms are not counted), gathered over every layout this
+  copy has drawn: MiniGrid redraws the layout each episode, so the set grows
+  (``reachable_grows``) and coverage is over the layouts drawn so far.
+- ``title`` (the level, e.g. ``MiniGrid-MultiRoom-N6-v0``) and ``map_labels``
+  name the maps.
 - actions and rewards are MiniGrid's (``Discrete(7)``; reward on reaching the
   goal, episodes end at the goal or after MiniGrid's ``max_steps``).
 
@@ -71,7 +77,31 @@ class MiniGridFlat(gym.Env):
         self.action_space = self.env.action_space
         self.map_bounds = ((0.0, float(self.width)), (0.0, float(self.height)))
         self.grid_shape = (self.width, self.height)
-        self.env_id = env_id
+        self.env_id = self.title = env_id
+        self.map_labels = ("grid column (x)", "grid row (y, up)")
+        self.reachable_grows = True
+        self._reachable = np.zeros(self.width * self.height, dtype=bool)
+
+    @property
+    def reachable_cells(self) -> np.ndarray:
+        """Map cells (``iy * W + ix``) reachable in the layouts drawn so far (module doc)."""
+        return np.flatnonzero(self._reachable)
+
+    def _flood(self) -> None:
+        """Add the cells reachable from the agent in the current layout."""
+        inner = self.env.unwrapped
+        grid, todo = inner.grid, [tuple(int(v) for v in inner.agent_pos)]
+        seen = set(todo)
+        while todo:
+            x, y = todo.pop()
+            self._reachable[(self.height - 1 - y) * self.width + x] = True
+            for nx, ny in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+                if (nx, ny) in seen or not (0 <= nx < self.width and 0 <= ny < self.height):
+                    continue
+                cell = grid.get(nx, ny)
+                if cell is None or cell.can_overlap() or cell.type == "door":
+                    seen.add((nx, ny))
+                    todo.append((nx, ny))
 
     def _obs(self, obs: dict) -> np.ndarray:
         view = np.asarray(obs["image"], dtype=np.float32).reshape(-1, 3) / self._scale
@@ -88,6 +118,7 @@ class MiniGridFlat(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         obs, info = self.env.reset(seed=seed, options=options)
+        self._flood()
         return self._obs(obs), self._info(info)
 
     def step(self, action: Any):

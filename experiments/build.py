@@ -52,6 +52,8 @@ def make_env(cfg: Config, device: torch.device | str, num_envs: int | None = Non
         kwargs["vectorization"] = cfg.env.vector
     if cfg.env.terminal_is_success:
         kwargs["terminal_is_success"] = True
+    if cfg.env.map_grid:
+        kwargs["map_grid"] = list(cfg.env.map_grid)
     return envs.make(cfg.env.id, cfg.env.num_envs if num_envs is None else num_envs, device, **kwargs)
 
 

@@ -1,9 +1,9 @@
 """The ``freeenergy`` command line (also ``python -m experiments``).
 
-    freeenergy run PRESET_OR_YAML [section.key=value ...] [--out DIR] [--debug] [--quiet]
+    freeenergy run PRESET_OR_YAML [section.key=value ...] [--out DIR] [--debug] [--quiet] [--nproc-per-node K]
     freeenergy presets
     freeenergy show PRESET_OR_YAML [section.key=value ...] [--debug] [--docs]
-    freeenergy resume RUN_DIR [--quiet]
+    freeenergy resume RUN_DIR [--quiet] [--nproc-per-node K]
     freeenergy sweep SWEEP_YAML_OR_NAME [section.key=value ...] [--out DIR] [--debug] [--workers N]
                      [--address HOST:PORT] [--metrics a,b]
 
@@ -27,21 +27,30 @@ import sys
 from pathlib import Path
 
 from experiments.config import Config, field_table, to_dict
-from experiments.errors import UserError
+from experiments.errors import UserError, disk_full
 from experiments.guards import check_text_file
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     from experiments.config.presets import describe, preset_names
+    from experiments.scale.sweep_spec import describe_sweep, sweep_names
 
-    names = preset_names()
-    width = max(map(len, names), default=0)
+    names, sweeps = preset_names(), sweep_names()
+    width = max(map(len, names + sweeps), default=0)
+    print("presets (freeenergy run NAME):")
     for name in names:
         try:
             text = describe(name)
         except UserError as err:  # one broken preset file must not hide the others
             text = f"(cannot be read: {err})"
-        print(f"{name:<{width}}  {text}")
+        print(f"  {name:<{width}}  {text}")
+    print("\nsweeps (freeenergy sweep NAME):")
+    for name in sweeps:
+        try:
+            text = describe_sweep(name)
+        except UserError as err:
+            text = f"(cannot be read: {err})"
+        print(f"  {name:<{width}}  {text}")
     return 0
 
 
@@ -50,6 +59,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     from experiments.config.presets import resolve
 
+    if "=" in args.preset:  # `show preset=maze-afe ...`, as `run` takes it
+        _wandb_agent_form(args)
     check_text_file(args.preset)
     cfg = resolve(args.preset, args.overrides, debug=args.debug)
     if args.docs:
@@ -132,6 +143,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = honour_seed(resolve(args.preset, args.overrides, debug=args.debug), args.overrides)
     from experiments.scale import distributed
 
+    if args.nproc_per_node is not None and not distributed.launched():  # checked here, once; then torchrun
+        from experiments.scale import launch
+
+        launch.check_run(cfg, args.nproc_per_node, args.out, args.overwrite)
+        return launch.torchrun(args.nproc_per_node, launch.worker_argv(args))
     if distributed.launched():  # torchrun --nproc_per_node K: one data-parallel run
         summary, run_dir = distributed.run_launched(cfg, args.out, args.quiet, args.overwrite)
         if int(os.environ.get("RANK", "0")) == 0:
@@ -157,6 +173,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from experiments.runner import resume_experiment
     from experiments.scale import distributed
 
+    if args.nproc_per_node is not None and not distributed.launched():
+        from experiments.scale import launch
+
+        launch.check_resume(args.run_dir, args.nproc_per_node)
+        return launch.torchrun(args.nproc_per_node, launch.worker_argv(args))
     if distributed.launched():
         summary, run_dir = distributed.resume_launched(args.run_dir, args.quiet)
         if int(os.environ.get("RANK", "0")) == 0:
@@ -189,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="let --out replace a run already in that folder")
     p.add_argument("--debug", action="store_true", help="the preset's tiny debug size")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="K",
+                   help="one data-parallel run of K processes: checks the input, then starts torchrun")
     p.set_defaults(fn=_cmd_run)
 
     p = sub.add_parser("presets", help="list the bundled presets")
@@ -204,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted or killed run from its last checkpoint")
     p.add_argument("run_dir", help="the run folder (holds config.yaml and checkpoint.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="K",
+                   help="resume a data-parallel run with its K processes (through torchrun)")
     p.set_defaults(fn=_cmd_resume)
 
     p = sub.add_parser("sweep", help="run a sweep file (W&B sweep format) on Ray Tune; resumable")
@@ -232,17 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except UserError as err:
-        print(f"freeenergy: error: {err}", file=sys.stderr)
+        _say(f"freeenergy: error: {err}")
         return 2
     except FloatingPointError as err:
-        print(f"freeenergy: run stopped: {err}", file=sys.stderr)
+        _say(f"freeenergy: run stopped: {err}")
         _where(err)
         return 1
     except KeyboardInterrupt as err:
-        print(f"freeenergy: {err or 'interrupted'}", file=sys.stderr)
-        _where(err, resume=True)
+        _say(interrupted_line(err))
         return 130
     except Exception as err:  # a failed run (a worker that raised, a bug): one line, details kept
+        full = disk_full(err)
+        if full is not None:
+            _say(disk_full_line(full, getattr(err, "run_dir", None)))
+            return 1
         if os.environ.get("FREEENERGY_TRACEBACK") or getattr(err, "run_dir", None) is None:
             raise  # outside a run there is no status.json to hold the traceback
         text = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -255,12 +283,57 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+#: The project's own top-level packages: a user's module of the same name never replaces them.
+OWN_PACKAGES = ("freeenergy", "envs", "agents", "experiments")
+
+
 def _plug_in_path() -> None:
-    """``env.id=mymodule:MyEnv`` finds ``mymodule.py`` in the current folder, as ``python -m`` would
-    (appended, so it never shadows an installed package)."""
+    """``env.id=mymodule:MyEnv`` finds ``mymodule.py`` in the current folder, as ``python -m`` would,
+    but only after the project's own packages: they are imported first, from the project, so a
+    user's ``envs.py`` or ``agents.py`` in that folder never shadows them."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
     cwd = os.getcwd()
-    if "" not in sys.path and cwd not in sys.path:
+    here = {"", cwd}
+    if Path(cwd).resolve() != root:  # elsewhere: the project first, the user's folder last
+        sys.path[:] = [p for p in sys.path if p not in here]
+        for name in OWN_PACKAGES:
+            mod = sys.modules.get(name)
+            if mod is not None and root not in Path(getattr(mod, "__file__", None) or root).resolve().parents:
+                for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+                    del sys.modules[key]  # a user's module of that name got in first
+            importlib.import_module(name)
+    if cwd not in sys.path:
         sys.path.append(cwd)
+
+
+def _say(line: str) -> None:
+    """An error line on stderr; under torchrun only rank 0 says it (every rank would say the same)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(line, file=sys.stderr)
+
+
+def interrupted_line(err: BaseException) -> str:
+    """What Ctrl-C (or SIGTERM) did, and how to go on: one line."""
+    what = str(err) or "interrupted (Ctrl-C)"
+    run_dir = getattr(err, "run_dir", None)
+    if run_dir is None:
+        return f"freeenergy: {what}"
+    if (Path(run_dir) / "checkpoint.pt").exists():
+        return (f"freeenergy: {what}: the run stopped and kept its last checkpoint in {run_dir}; continue with "
+                f"`freeenergy resume {run_dir}`")
+    return (f"freeenergy: {what} before the run's first checkpoint; start it again with `freeenergy run "
+            f"{Path(run_dir) / 'config.yaml'} --out {run_dir} --overwrite`")
+
+
+def disk_full_line(err: OSError, run_dir: Path | None) -> str:
+    """One line for a full disk: what could not be written, what was kept, how to go on."""
+    where = f" writing {err.filename!r}" if getattr(err, "filename", None) else ""
+    line = f"freeenergy: run failed: disk full ({err.strerror or err}{where}); free some space"
+    if run_dir is not None and (Path(run_dir) / "checkpoint.pt").exists():
+        return line + f", then continue from the last checkpoint with `freeenergy resume {run_dir}`"
+    return line + (f" (status in {Path(run_dir) / 'status.json'})" if run_dir is not None else "")
 
 
 def quiet_third_parties() -> None:
@@ -280,10 +353,10 @@ def _where(err: BaseException, resume: bool = False) -> None:
     if run_dir is None:
         return
     ckpt = Path(run_dir) / "checkpoint.pt"
-    print(f"freeenergy: logs and status.json kept in {run_dir}", file=sys.stderr)
+    _say(f"freeenergy: logs and status.json kept in {run_dir}")
     if ckpt.exists():
-        print(f"freeenergy: last good checkpoint: {ckpt}"
-              + (f"; continue with `freeenergy resume {run_dir}`" if resume else ""), file=sys.stderr)
+        _say(f"freeenergy: last good checkpoint: {ckpt}"
+             + (f"; continue with `freeenergy resume {run_dir}`" if resume else ""))
 
 
 if __name__ == "__main__":

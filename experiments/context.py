@@ -14,6 +14,7 @@ numpy, torch) as they were when the checkpoint was written.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
@@ -32,7 +33,7 @@ from experiments.errors import CheckpointError
 from experiments.guards import DivergenceGuard
 from experiments.io.logger import Logger
 from experiments.io.progress import PartBar
-from experiments.io.run_folder import record, temp_name
+from experiments.io.run_folder import record, refuse_symlink, temp_name, write_new
 
 CHECKPOINT_FORMAT = 1
 
@@ -57,17 +58,14 @@ def resolve_device(name: str) -> torch.device:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file beside ``path``, then rename: a reader never sees half a file."""
     path = Path(path)
+    refuse_symlink(path)  # replacing a link would drop the user's link; never write through one
     tmp = temp_name(path)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_new(tmp, data, sync=True)
         os.replace(tmp, path)
         record(path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def rng_state() -> dict:
@@ -108,6 +106,43 @@ def weights_only_safe(obj: Any) -> Any:
     return obj
 
 
+def content_digest(obj: Any) -> str:
+    """SHA-256 of a checkpoint's contents (tensor bytes, dtypes, shapes, numbers, strings, keys),
+    independent of how ``torch.save`` lays them out, so a flipped byte of tensor data shows."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().to("cpu").contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)};".encode())
+        for k, v in obj.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)};".encode())
+        for v in obj:
+            _feed(h, v)
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
+def _check_digest(data: dict, path: Path) -> None:
+    """A checkpoint that carries a SHA-256 must still match it (older ones carry none)."""
+    stored = data.get("sha256")
+    if stored is None:
+        return
+    if content_digest({k: v for k, v in data.items() if k != "sha256"}) != stored:
+        raise CheckpointError(f"checkpoint {str(path)!r} is damaged: its contents no longer match the SHA-256 "
+                              f"stored when it was written (the file changed on disk); start the run again with "
+                              f"`freeenergy run {path.parent / 'config.yaml'} --out {path.parent} --overwrite`")
+
+
 def load_checkpoint_file(path: Path) -> dict:
     """Read a checkpoint written by :meth:`RunContext.save_checkpoint` (``weights_only=True``).
 
@@ -127,6 +162,7 @@ def load_checkpoint_file(path: Path) -> dict:
     if not (isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and "state" in data):
         raise CheckpointError(f"{str(path)!r} is not a freeenergy run checkpoint (expected a mapping with "
                               f"format={CHECKPOINT_FORMAT}, step and state)")
+    _check_digest(data, path)
     return data
 
 
@@ -176,6 +212,7 @@ class RunContext:
             # A figure with a layout engine is already laid out; "tight" would render it twice.
             tight = fig.get_layout_engine() is None if hasattr(fig, "get_layout_engine") else True
             fig.savefig(tmp, dpi=100, bbox_inches="tight" if tight else None)
+            refuse_symlink(path)
             os.replace(tmp, path)
         finally:
             plt.close(fig)
@@ -237,6 +274,7 @@ class RunContext:
                 "state": weights_only_safe(state)}
         if by_rows:
             ckpt["metrics_rows"] = int(getattr(self.logger, "rows", 0))
+        ckpt["sha256"] = content_digest(ckpt)  # checked on resume: a damaged file is refused
         torch.save(ckpt, buf)
         data = buf.getvalue()
         try:  # fail now, with the reason, rather than at resume time

@@ -16,7 +16,9 @@ through :mod:`experiments.kinds.sb3`), each finished step is handed to
 - **interrupt**: Ctrl-C or SIGTERM (a ``KeyboardInterrupt``) inside
   :meth:`RunDriver.running` writes a checkpoint of the last finished step,
   then lets the interrupt go on (the runner keeps the logs and says how to resume);
-- **summary**: ``env_steps``, ``env_steps_per_second``, the tracker's summary and
+- **summary**: ``steps_per_copy`` (``run.steps``: every copy steps once per step;
+  maps and logs count these), ``env_steps`` (all copies' steps together),
+  ``env_steps_per_second``, the tracker's summary and
   each hook's ``summary(tracker)``.
 
 :func:`run_agent` drives any :class:`agents.protocol.Agent` (``act``,
@@ -40,6 +42,8 @@ import torch
 
 from agents.protocol import Agent, Step
 from experiments.context import MemoryContext, RunContext
+from experiments.env_watch import EnvFault, EnvWatch
+from experiments.errors import CheckpointError
 from experiments.tracker import Tracker
 
 #: Resumed runs restart the env's episodes from ``seed + RESUME_SEED_STRIDE * step``.
@@ -92,6 +96,7 @@ class RunDriver:
         self.ctx, self.env, self.hooks, self.generator, self.label = ctx, env, list(hooks), generator, label
         self.steps = int(ctx.cfg.run.steps)
         self.tracker = tracker if tracker is not None else Tracker(env, self.steps)
+        self.watch = EnvWatch(env, f"env.id={ctx.cfg.env.id!r}")  # NaN or out-of-space values blame the env
         self.start = 0
         self.step = 0  # last step whose transition is fully recorded
         self.bar: Any = None
@@ -102,6 +107,11 @@ class RunDriver:
         """Restore a checkpoint handed over by ``freeenergy resume``; returns the step to start from."""
         state = self.ctx.load_checkpoint()
         if state is not None:
+            reached = int(state["step"])
+            if reached > self.steps:  # env_steps and steps/s would come out negative
+                raise CheckpointError(
+                    f"run.steps={self.steps} is below the step the checkpoint reached ({reached} per copy); "
+                    f"resume needs run.steps >= {reached} in {str(self.ctx.out_dir / 'config.yaml')!r}")
             for hook in self.hooks:
                 if hook.key is not None:
                     hook.load_state_dict(state[hook.key])
@@ -118,7 +128,7 @@ class RunDriver:
         """Call after the env's reset: counts its first cells (fresh runs) and starts the clocks."""
         if self.start == 0:
             self.tracker.start(self.env.last_info)
-        self.bar = self.ctx.progress(self.steps - self.start, self.label)
+        self.bar = self.ctx.progress(self.steps, self.label, initial=self.start)  # a resumed bar counts on
         self._t0 = time.perf_counter()
         self.tracker.start_clock(self.start)
 
@@ -132,6 +142,10 @@ class RunDriver:
             if self.step > self.start:
                 self.ctx.save_checkpoint(self.state())
             raise
+        except Exception as err:  # a diverged loss or a learner's error may come from the env's values
+            if not isinstance(err, EnvFault):
+                self.watch.check(cause=err)
+            raise
         finally:
             if self.bar is not None:
                 self.bar.close()
@@ -143,9 +157,13 @@ class RunDriver:
 
     # ------------------------------------------------------------ each step
     def record(self, reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any],
-               fe: torch.Tensor | None) -> bool:
-        """Record the step just taken; log, draw and checkpoint when due. False once the run is done."""
-        self.tracker.step(self.step, reward, terminated, info, fe)
+               fe: torch.Tensor | None, truncated: torch.Tensor | None = None) -> bool:
+        """Record the step just taken; log, draw and checkpoint when due. False once the run is done.
+
+        ``truncated`` ``(N,)``: episodes cut by a time limit (with ``terminated``, where episodes end).
+        """
+        self.watch.see(self.step, info.get("final_obs"), reward)
+        self.tracker.step(self.step, reward, terminated, info, fe, truncated=truncated)
         self.step += 1
         step, cfg = self.step, self.ctx.cfg
         if self.bar is not None:
@@ -159,6 +177,7 @@ class RunDriver:
         return not self.done
 
     def _log_interval(self, step: int) -> None:
+        self.watch.check()
         metrics = self.tracker.interval_metrics(step)
         for hook in self.hooks:
             metrics.update(hook.interval_metrics())
@@ -167,7 +186,9 @@ class RunDriver:
             post = {"sps": f"{metrics['env/steps_per_second']:.0f}"}
             if math.isfinite(self.tracker.last_fe):
                 post["F"] = f"{self.tracker.last_fe:.3g}"
-            post["cov"] = f"{self.tracker.vis.coverage:.2f}"
+            from experiments.io.maps import percent
+
+            post["cov"] = percent(self.tracker.vis.coverage)
             self.bar.set_postfix(post)
 
     def draw(self, step: int) -> None:
@@ -188,11 +209,12 @@ class RunDriver:
     def finish(self) -> dict[str, Any]:
         """Last maps, last checkpoint, visit counts; the run's summary."""
         elapsed = time.perf_counter() - self._t0
+        self.watch.check()
         self.draw(self.steps)
         self.ctx.save_checkpoint(self.state())
         self.ctx.save_array("visits", self.tracker.vis.heatmap().numpy())
         n = self.env.num_envs
-        out: dict[str, Any] = {"env_steps": self.steps * n,
+        out: dict[str, Any] = {"steps_per_copy": self.steps, "env_steps": self.steps * n,
                                "env_steps_per_second": (self.steps - self.start) * n / max(elapsed, 1e-9),
                                **self.tracker.summary()}
         for hook in self.hooks:
@@ -274,12 +296,13 @@ def run_agent(env: Any, agent: Agent, *, ctx: RunContext | MemoryContext | None 
             for hook in hooks:
                 hook.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
+            driver.watch.see(t, info["final_obs"], reward)  # before the agent learns from them
             fe = agent.observe(Step(obs, actions, info["final_obs"], terminated | truncated, reward,
                                     info.get("final_map_xy")))
             for hook in hooks:
                 next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
             agent_hook.update(t + 1)
-            driver.record(reward, terminated, info, fe)
+            driver.record(reward, terminated, info, fe, truncated=truncated)
             obs = next_obs
     return driver.finish()
 
@@ -303,4 +326,4 @@ def draw_latent_map(ctx: RunContext, agent: Agent, step: int, rows: int = 1024) 
         raw, _, _ = world.replay.sample(min(rows, len(world.replay)), gen)
         x = world.encoder.normalise_raw(raw)
         codes, fe = world.model.encode(x), world.model.free_energy(x)
-    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step}"), "latent_map", step)
+    ctx.save_figure(plot_latent_map(codes, fe, title=f"latent space: step {step:,} per copy"), "latent_map", step)

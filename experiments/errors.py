@@ -5,6 +5,8 @@ traceback); anything else is a bug or a failed run (exit code 1).
 """
 from __future__ import annotations
 
+import errno
+
 
 class UserError(ValueError):
     """Bad input: a config, a path, a checkpoint. The message says what to change."""
@@ -37,3 +39,18 @@ def env_error_types() -> tuple[type[BaseException], ...]:
         if isinstance(tp, type) and issubclass(tp, BaseException):
             found.append(tp)
     return tuple(found)
+
+
+#: ``errno`` values of a full disk (or an exhausted quota).
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def disk_full(err: BaseException | None) -> OSError | None:
+    """The ``OSError`` of a full disk in ``err`` or its causes, else None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            return err
+        err = err.__cause__ or err.__context__
+    return None

@@ -20,6 +20,7 @@ deterministic function of the config and the seed on CPU.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -39,6 +40,7 @@ import yaml
 
 from experiments import kinds
 from experiments.config import Config, ConfigError, from_dict, to_dict
+from experiments.config.engine import load_yaml, yaml_error_text
 from experiments.context import (
     RunContext,
     check_resume_config,
@@ -47,7 +49,7 @@ from experiments.context import (
     set_rng_state,
 )
 from experiments.env_check import check_env
-from experiments.errors import CheckpointError, Terminated
+from experiments.errors import CheckpointError, Terminated, UserError, disk_full
 from experiments.io import run_folder
 from experiments.io.logger import (
     LocalLogger,
@@ -66,6 +68,7 @@ from experiments.io.status import (
     write_config,
     write_json,
     write_status,
+    write_status_anyhow,
 )
 from experiments.seeds import run_seeds
 
@@ -186,29 +189,52 @@ def _run_single(cfg: Config, run_dir: Path, seed: int, quiet: bool, resume: dict
         OVERALL.part_done()
         return summary
     except KeyboardInterrupt as err:
-        write_status(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
+        write_status_anyhow(run_dir, "interrupted", error=_error_text(err), checkpoint=checkpoint_note(run_dir))
         _tag(err, run_dir)
         raise
     except BaseException as err:
-        write_status(run_dir, "failed", error=_error_text(err), checkpoint=checkpoint_note(run_dir),
-                     traceback=traceback.format_exc(limit=8))
+        full = disk_full(err)
+        details = {"traceback": traceback.format_exc(limit=8)} if full is None else {}
+        write_status_anyhow(run_dir, "failed", error=_failure_text(err), checkpoint=checkpoint_note(run_dir),
+                            **details)
         _tag(err, run_dir)
-        if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT):
+        if resume is not None and not ctx.progressed and isinstance(err, UNFIT_CHECKPOINT) \
+                and not isinstance(err, UserError):  # a user error already says what to do
             raise _unfit_checkpoint(err, run_dir) from err
         raise
     finally:
-        logger.close(exit_code)
+        try:
+            logger.close(exit_code)
+        except OSError:
+            if exit_code == 0:
+                raise  # a failing run's own error is the one to report
+
+
+def _failure_text(err: BaseException) -> str:
+    """``status.json``'s error: a full disk says so first, whatever raised it."""
+    full = disk_full(err)
+    if full is None:
+        return _error_text(err)
+    return f"disk full: {full.strerror or full}" + (f" writing {full.filename!r}" if full.filename else "")
 
 
 def _wandb_logger(cfg: Config, run_dir: Path, run_id: str | None) -> WandbLogger:
     """The W&B mirror of a run (``run_id``: continue that W&B run on resume)."""
     tags = list(cfg.logging.tags) + ([f"commit:{c}"] if (c := git_commit()) else [])
-    wandb_logger = WandbLogger(run_dir, to_dict(cfg), cfg.logging, run_dir.name, tags, run_id=run_id)
+    config = kinds.used_config(cfg.run.kind, to_dict(cfg))  # not the defaults of sections it never reads
+    wandb_logger = WandbLogger(run_dir, config, cfg.logging, wandb_name(cfg, run_dir), tags, run_id=run_id)
     if wandb_logger.run_id:
         write_status(run_dir, "running", wandb_id=wandb_logger.run_id)
-    if (run_dir / "wandb").is_dir():
-        run_folder.record(run_dir / "wandb")
     return wandb_logger
+
+
+def wandb_name(cfg: Config, run_dir: Path) -> str:
+    """The W&B run's name: the run folder's, or for one seed of several (``seed_<s>``) the experiment, the
+    seed and a short id of the parent folder, so that experiments never share a name."""
+    if run_dir.name.startswith("seed_") and run_dir.parent.name:
+        short = hashlib.sha1(str(run_dir.resolve().parent).encode()).hexdigest()[:6]
+        return f"{cfg.run.name or cfg.run.kind}__{run_dir.name.replace('_', '')}__{short}"
+    return run_dir.name
 
 
 def _unfit_checkpoint(err: BaseException, run_dir: Path) -> CheckpointError:
@@ -277,10 +303,10 @@ def run_experiment(cfg: Config, out: str | Path | None = None, quiet: bool = Fal
         try:
             return run_seeds(cfg, run_dir, quiet, resuming=False, run_single=run_single), run_dir
         except KeyboardInterrupt as err:
-            write_status(run_dir, "interrupted", error=_error_text(err))
+            write_status_anyhow(run_dir, "interrupted", error=_error_text(err))
             raise
         except BaseException as err:
-            write_status(run_dir, "failed", error=_error_text(err))
+            write_status_anyhow(run_dir, "failed", error=_failure_text(err))
             raise
 
 
@@ -297,9 +323,9 @@ def load_run_config(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise CheckpointError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
-        raise CheckpointError(f"{str(path)!r} is not valid YAML: {err}") from err
+        raise CheckpointError(f"{str(path)!r} is not valid YAML: {yaml_error_text(err)}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{str(path)!r} does not hold a config mapping")
     return from_dict(data)
@@ -327,5 +353,11 @@ def resume_experiment(run_dir: str | Path, quiet: bool = False) -> tuple[dict, P
                                   f"there is nothing to resume; start it again in the same folder with "
                                   f"`freeenergy run {run_dir / 'config.yaml'} --out {run_dir} --overwrite`")
         ckpt = load_checkpoint_file(run_dir / "checkpoint.pt")
+        ranks = ckpt["state"].get("ranks") if isinstance(ckpt["state"], dict) else None
+        if ranks is not None:
+            k = len(ranks)
+            raise CheckpointError(f"{str(run_dir)!r} holds a data-parallel checkpoint of {k} processes: resume it "
+                                  f"with `freeenergy resume {run_dir} --nproc-per-node {k}` (or `torchrun "
+                                  f"--nproc_per_node {k} -m experiments resume {run_dir}`)")
         seed = int(ckpt.get("seed", cfg.run.seed))
         return run_single(cfg, run_dir, seed, quiet, resume=ckpt), run_dir

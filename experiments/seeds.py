@@ -14,6 +14,8 @@ from experiments.context import load_checkpoint_file
 from experiments.io.placement import prepare_run_dir
 from experiments.io.status import write_json, write_status
 
+#: Summary keys that say what ran, not what came out: never averaged over seeds.
+NOT_FIGURES = ("seed",)
 #: ``run_single(cfg, run_dir, seed, quiet, resume=None) -> summary``
 RunOne = Callable[..., dict]
 
@@ -22,6 +24,8 @@ def aggregate(summaries: list[dict]) -> dict:
     """Mean and spread (std, min, max) of every numeric top-level figure across seeds."""
     out: dict[str, Any] = {}
     for key in summaries[0]:
+        if key in NOT_FIGURES:
+            continue
         vals = [s.get(key) for s in summaries]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
             arr = np.asarray(vals, dtype=float)

@@ -128,7 +128,19 @@ def load_array(path: str | Path) -> np.ndarray:
             f"data file {path} contains {int(bad.sum())} NaN/inf value(s), first in row(s) "
             f"{rows[:5].tolist()}"
         )
+    huge = np.abs(arr) > MAX_ABS
+    if huge.any():
+        row, col = (int(i[0]) for i in np.nonzero(huge))
+        raise ValueError(
+            f"data file {path} holds {arr[row, col]:.3g} (row {row}, column {col}) and {int(huge.sum()) - 1} more "
+            f"beyond +-{MAX_ABS:.0e}: models train in float32, where such values (and their squares) overflow; "
+            f"the data is at fault, not the learning rate: rescale it (e.g. to units near 1)"
+        )
     return arr.astype(np.float32)
+
+
+#: Largest magnitude a data value may have: beyond it float32 training overflows (squares pass 3.4e38).
+MAX_ABS = 1e18
 
 
 def _load_csv(path: Path) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""Rewrite the README's measured tables from the committed benchmark results.
+"""Rewrite the measured tables of the README and the docs pages from the committed benchmark results.
 
-A README block
+A block in ``README.md`` or ``docs/*.md``
 
     <!-- table:NAME [transpose] [key=a.b] [columns=c1,c2] [digits=4] -->
     ...generated, do not edit...
@@ -17,7 +17,7 @@ The table shows ``results`` (or ``results.a.b`` with ``key=a.b``):
 Cells of ``{"mean", "std"}`` read ``mean ± std``; lists and deeper mappings are left out.
 Results files without a block are left alone (a block can be added later).
 
-    python scripts/readme_tables.py           # rewrite README.md in place
+    python scripts/readme_tables.py           # rewrite README.md and docs/*.md in place
     python scripts/readme_tables.py --check   # exit 1 if a block differs from the results
 """
 from __future__ import annotations
@@ -122,27 +122,34 @@ def rewrite(readme: str, results_dir: Path) -> tuple[str, list[str]]:
     return BLOCK.sub(fill, readme), missing
 
 
+def pages() -> list[Path]:
+    """The files whose blocks are generated: the README and every docs page."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    p.add_argument("--readme", type=Path, action="append", default=None,
+                   help="a Markdown file to rewrite (repeatable; default: README.md and docs/*.md)")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--check", action="store_true", help="exit 1 when a block differs from its results file")
     args = p.parse_args(argv)
-    old = args.readme.read_text(encoding="utf-8")
-    new, missing = rewrite(old, args.results)
-    for name in missing:
-        print(f"readme_tables: no benchmarks/results/{name}.json for the block table:{name}", file=sys.stderr)
-    if args.check:
-        if new != old:
-            names = [m.group("name") for m in BLOCK.finditer(old)
-                     if m.group(0) not in new]
-            print(f"readme_tables: README blocks out of date: {', '.join(names)}; run python "
-                  f"scripts/readme_tables.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        args.readme.write_text(new, encoding="utf-8")
-    return 0
+    stale = 0
+    for path in args.readme or pages():
+        old = path.read_text(encoding="utf-8")
+        new, missing = rewrite(old, args.results)
+        for name in missing:
+            print(f"readme_tables: no benchmarks/results/{name}.json for the block table:{name} in {path}",
+                  file=sys.stderr)
+        if args.check:
+            if new != old:
+                names = [m.group("name") for m in BLOCK.finditer(old) if m.group(0) not in new]
+                print(f"readme_tables: blocks out of date in {path}: {', '.join(names)}; run python "
+                      f"scripts/readme_tables.py", file=sys.stderr)
+                stale += 1
+        elif new != old:
+            path.write_text(new, encoding="utf-8")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

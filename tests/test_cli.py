@@ -20,7 +20,7 @@ def test_python_dash_m_lists_presets_and_shows_config():
     out = subprocess.run([sys.executable, "-m", "experiments", "presets"], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
-    line = next(l for l in out.stdout.splitlines() if l.startswith("quickstart "))
+    line = next(l for l in out.stdout.splitlines() if l.strip().startswith("quickstart "))
     assert "Dark room" in line
     out = subprocess.run([sys.executable, "-m", "experiments", "show", "quickstart", "run.seed=4"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)

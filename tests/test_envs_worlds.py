@@ -161,7 +161,10 @@ def test_minigrid_multiroom_plugs_in_through_the_entry_point():
     obs = env.reset(seed=0)
     assert obs.shape == (2, 151) and 0 <= obs.min() and obs.max() <= 1
     assert env.grid_shape == (25, 25) and env.map_bounds == ((0.0, 25.0), (0.0, 25.0))
-    assert env.num_actions == 7 and env.reachable_cells is None
+    # Reachable: the cells of the layouts drawn so far (walls and the space outside the rooms not counted).
+    assert env.num_actions == 7 and env.reachable_grows
+    here = env.map_cells(env.last_info["map_xy"])
+    assert set(here.tolist()) <= set(env.reachable_cells.tolist()) and len(env.reachable_cells) < 25 * 25 / 2
     gen = torch.Generator().manual_seed(0)
     cells = set()
     for _ in range(30):

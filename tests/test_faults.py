@@ -277,7 +277,7 @@ def test_exploration_map_names_axes_marks_start_and_says_whose_visits():
                                     start=(0.5, 0.5), title="MyEnv: visits")
     ax = fig.axes[0]
     assert ax.get_xlabel() == "pos[0]" and ax.get_ylabel() == "pos[1]"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["start"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["unvisited", "start"]
     assert fig.axes[1].get_ylabel() == "visits, all copies"
     fig = maps.plot_exploration_map(np.ones((4, 4)), ((0.0, 1.0), (0.0, 1.0)), per_copy=True)
     assert fig.axes[1].get_ylabel() == "visits per copy"

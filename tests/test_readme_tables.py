@@ -11,11 +11,24 @@ rt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rt)
 
 
-def test_readme_blocks_match_the_committed_results():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    new, _ = rt.rewrite(readme, ROOT / "benchmarks" / "results")
-    stale = [m.group("name") for m in rt.BLOCK.finditer(readme) if m.group(0) not in new]
-    assert not stale, f"README tables out of date: {stale}; run python scripts/readme_tables.py"
+def test_readme_and_docs_blocks_match_the_committed_results():
+    for page in rt.pages():
+        text = page.read_text(encoding="utf-8")
+        new, missing = rt.rewrite(text, ROOT / "benchmarks" / "results")
+        stale = [m.group("name") for m in rt.BLOCK.finditer(text) if m.group(0) not in new]
+        assert not stale and not missing, f"{page.name}: tables out of date {stale} or without results {missing}; " \
+                                          f"run python scripts/readme_tables.py"
+    assert rt.BLOCK.search((ROOT / "README.md").read_text(encoding="utf-8")), "the README shows no generated table"
+
+
+def test_the_readme_is_short_and_holds_no_figure_typed_by_hand():
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 350
+    prose = re.sub(r"```.*?```", "", rt.BLOCK.sub("", text), flags=re.S)  # generated tables and code aside
+    typed = re.findall(r"\d+\.\d+|\d+(?:\.\d+)?\s?%", prose)
+    assert not typed, f"figures in the README's prose must come from a generated table: {typed}"
 
 
 def test_blocks_are_rewritten_and_files_without_blocks_tolerated(tmp_path):

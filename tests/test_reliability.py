@@ -193,7 +193,7 @@ def test_ctrl_c_checkpoints_then_resume_matches_uninterrupted_run(tmp_path, toy_
     assert not (run_dir / "summary.json").exists()
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 22
-    assert not list(run_dir.glob(".*.tmp*"))  # the atomic write left no temp file
+    assert not list(run_dir.glob(".freeenergy-tmp-*"))  # the atomic write left no temp file
 
     monkeypatch.delenv("TOY_INTERRUPT_AT")
     code, out, err = cli_run(["resume", str(run_dir)], capsys)

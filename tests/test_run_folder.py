@@ -164,7 +164,7 @@ def test_killed_before_first_checkpoint_truthful_status_and_working_advice(tmp_p
     deadline = time.time() + 60
     while not read_metrics(run_dir / "metrics.jsonl") and time.time() < deadline:
         time.sleep(0.05)
-    (run_dir / ".summary.json.tmp999-1").write_text("torn")  # as a kill -9 mid-write leaves it
+    (run_dir / ".freeenergy-tmp-999-1-summary.json").write_text("torn")  # as a kill -9 mid-write leaves it
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "running"
@@ -173,7 +173,7 @@ def test_killed_before_first_checkpoint_truthful_status_and_working_advice(tmp_p
     assert res.returncode == 2 and "Traceback" not in res.stderr and "--overwrite" in res.stderr
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "killed"
-    assert not list(run_dir.glob(".*.tmp*"))
+    assert not list(run_dir.glob(".freeenergy-tmp-*"))
     advice = res.stderr.split("`")[1].split()
     assert advice[:2] == ["freeenergy", "run"]
     res = subprocess.run([sys.executable, str(TOY), *advice[1:], "--quiet"], capture_output=True, text=True,

@@ -15,12 +15,48 @@ import typing
 from dataclasses import field
 from typing import Any
 
+import yaml
+
 from experiments.errors import UserError
 from freeenergy.settings import SettingError
 
 
 class ConfigError(UserError):
     """A config key or value that cannot be used; the message says why."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (YAML keeps the last,
+    silently). Merge keys (``<<: *anchor``) may still be overridden."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: SafeLoader reports it below
+                    continue
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {first.line + 1}); a key may appear "
+                        f"once per mapping", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text safely (no Python objects), refusing duplicate keys (``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
+
+
+def yaml_error_text(err: yaml.YAMLError) -> str:
+    """``line L, column C: problem`` of a YAML error (its first line when it has no position)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + (getattr(err, "problem", None) or str(err).splitlines()[0])
 
 
 def doc(default: Any, text: str) -> Any:

@@ -9,8 +9,8 @@ A preset file ``presets/<name>.yaml`` holds::
 
 Merging is in order: dataclass defaults < base preset < preset < debug < overrides.
 
-Security: files are read with ``yaml.safe_load`` (no Python objects) and
-nothing is ``eval``-ed. A config may still name code to import, by design:
+Security: files are read with a ``yaml.SafeLoader`` (no Python objects) that
+also refuses a key given twice, and nothing is ``eval``-ed. A config may still name code to import, by design:
 ``env.id: package.module:Class`` or ``env.map_xy: module:function`` plug in
 user environments, so only run configs you trust.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from experiments.config import Config, ConfigError, build
+from experiments.config.engine import load_yaml, yaml_error_text
 
 PRESET_DIR = Path(__file__).parents[1] / "presets"
 
@@ -39,14 +40,12 @@ def _read_yaml(path: Path) -> dict:
     except OSError as err:
         raise ConfigError(f"cannot read config file {str(path)!r}: {err.strerror}") from err
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"malformed YAML in {str(path)!r}{where}: {what}") from err
+        raise ConfigError(f"malformed YAML in {str(path)!r}, {yaml_error_text(err)}") from err
     if data is None:
-        data = {}
+        raise ConfigError(f"config file {str(path)!r} is empty (nothing but blanks or comments): there is nothing "
+                          f"to run; start from a preset, e.g. `freeenergy show maze-afe > {path.name}`")
     if not isinstance(data, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping with keys description/config/debug, "
                           f"got {type(data).__name__}")
@@ -75,8 +74,11 @@ def deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> tuple[str, dict, dict, str]:
-    """Return (name, config dict, debug dict, description) with ``base`` inheritance resolved."""
+def load_preset(name_or_path: str, _seen: tuple[tuple[str, str], ...] = ()) -> tuple[str, dict, dict, str]:
+    """Return (name, config dict, debug dict, description) with ``base`` inheritance resolved.
+
+    ``_seen``: (resolved path, name) of the files that inherit from this one, to refuse a cycle.
+    """
     path = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
@@ -89,8 +91,10 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> tuple[str, di
             hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"unknown preset {name_or_path!r}.{hint} Available: {', '.join(preset_names())}")
         name = name_or_path
-    if name in _seen:
-        raise ConfigError(f"preset {name!r} inherits from itself through {' -> '.join(_seen)}")
+    where = str(path.resolve())
+    if any(where == seen for seen, _ in _seen):
+        chain = " -> ".join([n for _, n in _seen] + [str(name_or_path)])
+        raise ConfigError(f"preset {name!r} inherits from itself through {chain}; break the cycle of base:")
     data = _read_yaml(path)
     config, debug = data.get("config") or {}, data.get("debug") or {}
     for key, value in (("config", config), ("debug", debug)):
@@ -99,8 +103,8 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> tuple[str, di
     if data.get("base"):
         base = str(data["base"])
         if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
-            base = str(path.parent / base)  # a file base is relative to the file naming it
-        _, bconfig, bdebug, _ = load_preset(base, _seen + (name,))
+            base = str(path.resolve().parent / base)  # a file base is relative to the file naming it
+        _, bconfig, bdebug, _ = load_preset(base, _seen + ((where, str(name_or_path)),))
         config, debug = deep_merge(bconfig, config), deep_merge(bdebug, debug)
     return name, config, debug, str(data.get("description", "")).strip()
 
@@ -114,7 +118,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key; write section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
+    except yaml.constructor.ConstructorError as err:  # valid YAML, but a key twice: refuse, do not guess
+        raise ConfigError(f"override {text!r}: {err.problem}") from None
     except yaml.YAMLError:
         value = raw  # a plain string that is not valid YAML, e.g. 'a: b: c'
     return key.split("."), value
@@ -141,9 +147,18 @@ def resolve(name_or_path: str, overrides: list[str] = (), debug: bool = False, e
     and value is validated.
     """
     name, config, debug_cfg, _ = load_preset(name_or_path)
+    if debug and not debug_cfg:
+        raise ConfigError(f"--debug has no effect on {name_or_path!r}: neither it nor a base: preset has a debug: "
+                          f"section; add one (config: {{...}} and debug: {{run: {{steps: 50}}}}) or drop --debug")
     merged = deep_merge(config, debug_cfg) if debug else config
     merged = deep_merge(merged, extra or {})
-    merged = deep_merge(merged, overrides_to_dict(list(overrides)))
+    given = overrides_to_dict(list(overrides))
+    for source in (extra or {}, given):
+        run = source.get("run") if isinstance(source.get("run"), dict) else {}
+        if "seed" in run and run.get("seeds"):
+            raise ConfigError(f"run.seed={run['seed']!r} and run.seeds={run['seeds']!r} are both given: expected one "
+                              f"of them (run.seed for one seed, run.seeds=[...] for several)")
+    merged = deep_merge(merged, given)
     merged.setdefault("run", {})
     if not isinstance(merged["run"], dict):
         raise ConfigError(f"run={merged['run']!r} is invalid: expected a mapping of keys")

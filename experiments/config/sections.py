@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiments import kinds
-from experiments.config.engine import _one_of, _require, doc
+from experiments.config.engine import ConfigError, _one_of, _require, doc
 from freeenergy import model_table as wm_table
+
+#: Longest ``run.name``: the run folder ``<env>__<name>__<seed>__<time>`` stays within file-name limits.
+MAX_NAME = 100
+#: Most cells ``env.map_grid`` may ask for (coverage keeps a bit per copy and cell).
+MAX_MAP_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,11 @@ class RunConfig:
         _require(len(set(self.seeds)) == len(self.seeds), "run.seeds", list(self.seeds), "distinct seeds")
         _require(self.threads >= 0, "run.threads", self.threads, "an integer >= 0")
         _require(bool(self.out_root), "run.out_root", self.out_root, "a folder name")
-        bad = [c for c in self.name if c in '/\\:*?"<>|']
-        _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > |")
+        bad = [c for c in self.name if c in '/\\:*?"<>|' or not c.isprintable()]
+        _require(not bad, "run.name", self.name, "a name without / \\ : * ? \" < > | or control characters")
+        if len(self.name) > MAX_NAME:  # it names the run folder, whose name the file system limits
+            raise ConfigError(f"run.name={self.name[:40]!r}... ({len(self.name)} characters) is invalid: expected "
+                              f"at most {MAX_NAME} characters (it is part of the run folder's name)")
 
 
 
@@ -43,6 +51,9 @@ class EnvConfig:
     device: str = doc("cpu", "Torch device for environments, models and agents: cpu, cuda, cuda:N or auto.")
     kwargs: dict = doc({}, "Keyword arguments passed to the environment constructor.")
     map_xy: Any = doc(None, "Map coordinate of a plugged-in env: observation indices [i, j], or 'module:function'.")
+    map_grid: tuple[int, ...] = doc((), "Cells [nx, ny] that coverage counts on a plugged-in env's map; empty: the "
+                                    "env's own grid_shape, else one read from a Discrete, MultiDiscrete or integer "
+                                    "Box observation space (a guess, said in the summary), else 32x32.")
     vector: str = doc("sync", "Gymnasium vector backend for plugged-in envs: sync or async.")
     terminal_is_success: bool = doc(False, "Plugged-in Gymnasium envs without info['is_success']: count an episode "
                                     "ended by termination as a success (goal-reaching envs such as MountainCar; "
@@ -60,6 +71,9 @@ class EnvConfig:
         ok = m is None or isinstance(m, str) and ":" in m or (
             isinstance(m, (list, tuple)) and len(m) == 2 and all(isinstance(i, int) for i in m))
         _require(ok, "env.map_xy", m, "null, two observation indices like [0, 1], or 'module:function'")
+        g = self.map_grid
+        _require(not g or (len(g) == 2 and min(g) >= 1 and g[0] * g[1] <= MAX_MAP_CELLS), "env.map_grid", list(g),
+                 f"empty, or two cell counts [nx, ny] >= 1 with nx * ny <= {MAX_MAP_CELLS}")
 
 
 def _world_model_fields() -> list[tuple[str, Any, Any]]:

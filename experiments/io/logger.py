@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.errors import OutputDirError
-from experiments.io.run_folder import record, temp_name
+from experiments.io.run_folder import record, record_tree, refuse_symlink, temp_name, write_new
 
 
 class WandbWarning(UserWarning):
@@ -94,16 +94,12 @@ def truncate_metrics(path: Path, last_step: int, rows: int | None = None) -> int
         else:
             dropped += 1
     tmp = temp_name(path)
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
+    try:
+        write_new(tmp, "".join(line + "\n" for line in keep).encode())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dropped
-
-
-def refuse_symlink(path: Path) -> None:
-    """A run's own files are plain files: a symlink there could point at anything of the user's."""
-    if Path(path).is_symlink():
-        raise OutputDirError(f"{str(path)!r} is a symbolic link; a run writes only its own plain files "
-                             f"(remove the link or pick another --out)")
 
 
 class LocalLogger(Logger):
@@ -144,11 +140,17 @@ class WandbLogger(Logger):
         run_id: a W&B run id to continue (``freeenergy resume``), or None.
     """
 
+    _dir: Path | None = None  # the run's wandb/ folder, whose files the run folder's manifest lists
+
     def __init__(self, out_dir: Path, config: dict, logging_cfg: Any, name: str, tags: list[str],
                  run_id: str | None = None):
         self.run = None
         self.run_id: str | None = None
         self._axes: set[str] = set()
+        self._dir = Path(out_dir) / "wandb"
+        # W&B prints a "Use W&B Weave" banner when a module named like an LLM library (ours: agents) is
+        # loaded; this project traces no LLM calls.
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
         try:
             import wandb
 
@@ -163,6 +165,7 @@ class WandbLogger(Logger):
             self.run_id = self.run.id
         except Exception as err:  # no network, no account, a broken install: keep going locally
             self._fail("start", err)
+        record_tree(self._dir)  # W&B's files, one by one: --overwrite removes those and nothing else
 
     def _fail(self, what: str, err: Exception) -> None:
         warnings.warn(f"W&B failed to {what} ({type(err).__name__}: {err}); continuing with local logging "
@@ -227,6 +230,8 @@ class WandbLogger(Logger):
             except Exception as err:
                 self.run = run
                 self._fail("finish", err)
+        if self._dir is not None:
+            record_tree(self._dir)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -13,6 +13,8 @@ they use constrained layout, so saving needs no (slow) ``bbox_inches="tight"``.
 - :func:`plot_latent_map` projects world-model codes to 2-D (PCA) and colours
   them by free energy.
 - :func:`plot_side_by_side` puts figures or images next to each other.
+
+The umbrella-sampling figures (profiles, windows) are in :mod:`experiments.io.umbrella_figures`.
 """
 from __future__ import annotations
 
@@ -59,6 +61,19 @@ def visitation_counts(xy: Any, bounds: Bounds, shape: tuple[int, int]) -> np.nda
     return counts
 
 
+def percent(share: float) -> str:
+    """``share`` in [0, 1] as a percentage with one decimal that never rounds a share short of the
+    whole up to 100% (0.9996 -> 99.9%), nor a share above nothing down to 0%."""
+    value = 100.0 * float(share)
+    if value != value:
+        return "n/a"
+    if 99.95 <= value < 100.0:
+        return "99.9%"
+    if 0.0 < value < 0.05:
+        return "<0.1%"
+    return f"{value:.1f}%"
+
+
 def coverage(counts: Any, reachable: Any | None = None) -> float:
     """Fraction of (reachable) cells visited at least once, in [0, 1]."""
     c = _np(counts) > 0
@@ -101,13 +116,12 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     else:
         fig = ax.figure
     top = float(vmax) if vmax is not None else max(float(counts.max(initial=0.0)), 1.0)
+    # Unvisited cells (0) are masked and drawn white, with a legend entry, on either scale.
+    data = np.ma.masked_less_equal(counts, 0.0)
     if log:
-        # Unvisited cells (0) are masked and drawn as the background colour.
         norm = LogNorm(vmin=1.0, vmax=max(top, 1.0 + 1e-6))
-        data = np.ma.masked_less_equal(counts, 0.0)
     else:
         norm = Normalize(vmin=0.0, vmax=max(top, 1e-12))
-        data = counts
     cm = matplotlib.colormaps[cmap].with_extremes(bad="white")
     im = ax.imshow(data, origin="lower", extent=(xmin, xmax, ymin, ymax), cmap=cm, norm=norm,
                    interpolation="nearest", aspect="auto")
@@ -122,7 +136,8 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     else:
         fig.colorbar(im, ax=ax, label=label)
     if start is not None:
-        mark_start(ax, start)
+        mark_start(ax, start, legend=False)
+    _legend(ax, walls is not None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -130,22 +145,35 @@ def plot_exploration_map(counts: Any, bounds: Bounds, walls: Any | None = None, 
     return fig
 
 
-def mark_start(ax: Any, start: Any) -> None:
+def mark_start(ax: Any, start: Any, legend: bool = True) -> None:
     """Star the ``(x, y)`` or ``(K, 2)`` start positions on a map, with a legend entry."""
     pts = _np(start).reshape(-1, 2)
     ax.scatter(pts[:, 0], pts[:, 1], marker="*", s=90, c="white", edgecolors="black", linewidths=0.6,
                zorder=3, label="start")
-    ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+    if legend:
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+
+
+def _legend(ax: Any, walls: bool) -> None:
+    """The map's legend: white is unvisited, dark grey a wall, a star a start position."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="white", edgecolor="0.5", label="unvisited")]
+    if walls:
+        handles.append(Patch(facecolor="#333333", edgecolor="0.5", label="wall"))
+    handles += [h for h in ax.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
 
 
 def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str = "coverage",
-                        title: str = "") -> Figure:
+                        title: str = "", xlabel: str = "steps per copy") -> Figure:
     """One line per label against ``steps``.
 
     Args:
         steps: ``(T,)`` x values shared by every curve (a curve may be shorter;
             it is drawn against the first ``len(curve)`` steps).
         curves: label -> ``(T,)`` values, e.g. ``{"afe": [...], "random": [...]}``.
+        xlabel: what a step is (runs log per copy: all copies advance one step together).
     """
     fig = Figure(figsize=(4.8, 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -154,7 +182,7 @@ def plot_coverage_curve(steps: Sequence[float], curves: dict[str, Sequence[float
         y = _np(ys).astype(float).ravel()
         n = min(len(x), len(y))
         ax.plot(x[:n], y[:n], label=str(label))
-    ax.set_xlabel("env steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if curves:
         ax.legend(loc="best", fontsize="small")
@@ -254,88 +282,6 @@ def plot_side_by_side(items: Sequence[Any], titles: Sequence[str] | None = None,
 # ---------------------------------------------------------------- umbrella sampling and novelty
 
 
-def plot_pmf(centres: Any, exact: Any, estimates: dict[str, Any], uncertainty: dict[str, Any] | None = None,
-             eval_kT: float | None = None, kT: float | None = None) -> Figure:
-    """Free-energy profiles (in kT) along a collective variable against the exact one.
-
-    Args:
-        centres: ``(B,)`` bin centres.
-        exact: ``(B,)`` exact PMF (NaN where undefined).
-        estimates: name -> ``(B,)`` estimated PMF (NaN where no sample fell).
-        uncertainty: name -> ``(B,)`` one-sigma errors drawn as bands.
-        eval_kT: shade the CV range where the exact PMF exceeds this (not scored).
-        kT: shown in the title.
-    """
-    c = _np(centres).astype(float)
-    ex = _np(exact).astype(float)
-    fig = Figure(figsize=(6.4, 4.0))
-    ax = fig.subplots()
-    ax.plot(c, ex, color="black", lw=2.2, label="exact (quadrature)")
-    for name, f in estimates.items():
-        f = _np(f).astype(float)
-        line = ax.plot(c, f, marker=".", lw=1.2, label=name)[0]
-        if uncertainty and name in uncertainty:
-            df = _np(uncertainty[name]).astype(float)
-            ax.fill_between(c, f - df, f + df, color=line.get_color(), alpha=0.25, lw=0)
-    if eval_kT is not None:
-        out = ~(np.isfinite(ex) & (ex <= eval_kT))
-        ax.fill_between(c, 0, 1, where=out, transform=ax.get_xaxis_transform(), color="grey", alpha=0.12,
-                        lw=0, label=f"not scored (> {eval_kT:g} kT)")
-    top = np.nanmax(ex[np.isfinite(ex)]) if np.isfinite(ex).any() else 1.0
-    ax.set_ylim(-1.0, min(top, (eval_kT or top) * 1.6) + 1.0)
-    ax.set_xlabel("collective variable xi")
-    ax.set_ylabel("PMF / kT")
-    ax.set_title("free-energy profile" + (f" (kT = {kT:g})" if kT is not None else ""))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_window_maps(xy: Any, window: Any, bounds: Bounds, potential_grid: Any | None = None,
-                     direction: Any | None = None, centres: Any | None = None, title: str = "") -> Figure:
-    """Positions visited by each umbrella window (colour = window) over the potential's contours.
-
-    Args:
-        xy: ``(M, 2)`` positions; window: ``(M,)`` window index of each.
-        bounds: map bounds; potential_grid: ``(G, G)`` potential on a regular grid over the bounds.
-        direction: ``(2,)`` CV direction; centres: ``(K,)`` window centres, marked along the
-            line through the origin's projection.
-    """
-    pts = _np(xy).reshape(-1, 2).astype(float)
-    win = _np(window).reshape(-1).astype(int)
-    (x0, x1), (y0, y1) = bounds
-    fig = Figure(figsize=(5.6, 4.8))
-    ax = fig.subplots()
-    if potential_grid is not None:
-        v = _np(potential_grid).astype(float)
-        levels = np.linspace(np.nanmin(v), np.nanmin(v) + 200.0, 21)
-        ax.contour(np.linspace(x0, x1, v.shape[1]), np.linspace(y0, y1, v.shape[0]), v, levels=levels,
-                   colors="grey", linewidths=0.5)
-    k = max(int(win.max()) + 1, 1) if win.size else 1
-    cmap = matplotlib.colormaps["turbo"]
-    rng = np.random.default_rng(0)
-    sel = rng.permutation(pts.shape[0])[:40000]  # enough points to see every window
-    ax.scatter(pts[sel, 0], pts[sel, 1], c=win[sel], cmap=cmap, vmin=0, vmax=max(k - 1, 1), s=1, alpha=0.4,
-               rasterized=True)
-    if direction is not None and centres is not None:
-        d = _np(direction).astype(float)
-        d = d / np.linalg.norm(d)
-        for i, xi in enumerate(_np(centres).astype(float)):
-            # Each window's centre is a line xi(s) = xi_k across the map, perpendicular to d.
-            p = xi * d
-            t = np.array([-d[1], d[0]])
-            seg = np.stack([p - 3 * t, p + 3 * t])
-            ax.plot(seg[:, 0], seg[:, 1], color=cmap(i / max(k - 1, 1)), lw=0.6, alpha=0.7)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
 def plot_waveform_gallery(waves: Any, title: str = "", ncols: int = 4) -> Figure:
     """Small multiples of 1-D waveforms ``(M, L)``, one panel each."""
     w = _np(waves).astype(float)
@@ -354,30 +300,5 @@ def plot_waveform_gallery(waves: Any, title: str = "", ncols: int = 4) -> Figure
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_window_histograms(xi: Any, window: Any, centres: Any, bins: int = 80, title: str = "") -> Figure:
-    """Histogram of the collective variable per umbrella window (overlap at a glance).
-
-    Args:
-        xi: ``(M,)`` CV values; window: ``(M,)`` window index of each; centres: ``(K,)``.
-    """
-    x = _np(xi).reshape(-1).astype(float)
-    win = _np(window).reshape(-1).astype(int)
-    c = _np(centres).reshape(-1).astype(float)
-    edges = np.linspace(x.min(), x.max() + 1e-12, bins + 1)
-    cmap = matplotlib.colormaps["turbo"]
-    fig = Figure(figsize=(6.4, 3.2))
-    ax = fig.subplots()
-    k = len(c)
-    for i in range(k):
-        h = np.histogram(x[win == i], bins=edges)[0]
-        ax.stairs(h, edges, color=cmap(i / max(k - 1, 1)), fill=True, alpha=0.35)
-        ax.axvline(c[i], color=cmap(i / max(k - 1, 1)), lw=0.5, ls=":")
-    ax.set_xlabel("collective variable xi")
-    ax.set_ylabel("samples")
-    ax.set_title(title or "samples per window")
     fig.tight_layout()
     return fig

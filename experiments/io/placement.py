@@ -25,7 +25,7 @@ def _short_env(cfg: Config) -> str:
 
 def run_name(cfg: Config, seed: int) -> str:
     """``env__experiment__seed__time``."""
-    return f"{_short_env(cfg)}__{cfg.run.name or cfg.run.kind}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return f"{_short_env(cfg)[:60]}__{cfg.run.name or cfg.run.kind}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def target_dir(cfg: Config, out: str | Path | None, seed: int) -> Path:
@@ -52,8 +52,8 @@ def make_dir(run_dir: Path) -> None:
     """Create ``run_dir`` and check that it is writable (one clear line if not)."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_folder.temp_name(run_dir / ".write-test")
-        probe.write_text("ok")
+        probe = run_folder.temp_name(run_dir / "write-test")
+        run_folder.write_new(probe, b"ok")
         probe.unlink()
     except OSError as err:
         raise OutputDirError(f"output directory {str(run_dir)!r} is not writable ({err.strerror or err}); "

@@ -3,6 +3,7 @@ and the atomic JSON writer every summary goes through."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 
 from experiments.config import Config, to_dict
 from experiments.context import atomic_write_bytes
-from experiments.io.run_folder import remove_stray_temps
+from experiments.io.run_folder import NOFOLLOW, remove_stray_temps
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -56,6 +57,23 @@ def write_status(run_dir: Path, status: str, **extra: Any) -> None:
             if key not in extra:
                 data.pop(key, None)
     write_json(Path(run_dir) / "status.json", data)
+
+
+def write_status_anyhow(run_dir: Path, status: str, **extra: Any) -> None:
+    """:func:`write_status`, and where that fails (a full disk has no room for the temp copy) the same
+    record written over ``status.json`` in place; if even that fails, nothing (the CLI still says why)."""
+    try:
+        write_status(run_dir, status, **extra)
+        return
+    except OSError:
+        pass
+    data = {**read_status(run_dir), "status": status, **extra}
+    try:
+        fd = os.open(Path(run_dir) / "status.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(_clean(data), indent=2, default=_json_default) + "\n")
+    except OSError:
+        pass
 
 
 def checkpoint_note(run_dir: Path) -> str | None:

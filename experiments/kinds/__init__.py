@@ -39,6 +39,8 @@ class RunKind:
         memory: parts of :func:`experiments.guards.estimate_parts` that apply
             (``"agent"``, ``"trajectory"``, ``"data"``; env and world model always do).
         parts: runs one seed of it makes, for the overall progress (a composite run counts its parts).
+        sections: the config sections the kind reads, sent to W&B as the run's config (the
+            others hold only defaults it never used); empty: every section.
     """
 
     entry: str
@@ -47,6 +49,7 @@ class RunKind:
     folder: str = "env"
     memory: tuple[str, ...] = ()
     parts: Callable[[Any], int] = _one
+    sections: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.folder not in FOLDER_SOURCES:
@@ -57,18 +60,27 @@ def _quickstart_parts(cfg: Any) -> int:
     return len(cfg.quickstart.runs) + 1  # each preset, and the comparison itself
 
 
+_AGENT = ("run", "env", "world_model", "agent", "umbrella", "logging")
+_DATA = ("run", "data", "world_model", "logging")
+
 RUN_KINDS: dict[str, RunKind] = {
     "agent": RunKind("experiments.kinds.agent:run", "agents exploring a batched env", needs_env=True,
-                     memory=("agent",)),
+                     memory=("agent",), sections=_AGENT),
     "umbrella": RunKind("experiments.kinds.umbrella:run", "umbrella sampling with MBAR reweighting",
-                        needs_env=True, memory=("agent", "trajectory")),
+                        needs_env=True, memory=("agent", "trajectory"), sections=_AGENT),
     "generative": RunKind("experiments.kinds.generative:run", "world models trained on one data set, compared",
-                          folder="data", memory=("data",)),
+                          folder="data", memory=("data",), sections=(*_DATA, "generative")),
     "novelty": RunKind("experiments.kinds.novelty:run", "novelty search on a data set", folder="data",
-                       memory=("data",)),
+                       memory=("data",), sections=(*_DATA, "novelty")),
     "quickstart": RunKind("experiments.kinds.quickstart:run", "agent presets side by side", folder="kind",
-                          memory=("agent",), parts=_quickstart_parts),
+                          memory=("agent",), parts=_quickstart_parts, sections=("run", "quickstart", "logging")),
 }
+
+
+def used_config(kind: str, config: dict) -> dict:
+    """The sections of a config mapping that run kind ``kind`` reads (its row's ``sections``)."""
+    sections = run_kind(kind).sections
+    return {k: v for k, v in config.items() if not sections or k in sections}
 
 
 def register_run_kind(name: str, kind: RunKind) -> None:

@@ -1,4 +1,4 @@
-"""The quickstart (``freeenergy run quickstart``): what the framework shows, in about a minute.
+"""The quickstart (``freeenergy run quickstart``): what the framework shows, in under a minute.
 
 Two agents live in the dark room: the free-energy (surprise) minimiser turns
 the light off and stays in the dark, where nothing surprises it; the
@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from experiments import kinds
 from experiments.config import Config, to_dict
 from experiments.config.presets import deep_merge, resolve
 from experiments.context import RunContext, load_checkpoint_file
@@ -54,11 +55,16 @@ def _sub_run(ctx: RunContext, name: str, resuming: bool) -> dict:
 
 
 def forward_part(ctx: RunContext, name: str) -> None:
-    """Log a finished part's metric rows and config into this run, namespaced ``<part>/...`` on the
-    part's own step axis, so the quickstart's one W&B run holds every curve and what really ran."""
-    ctx.logger.update_config({"parts": {name: to_dict(sub_config(ctx, name))}})
-    for row in read_metrics(ctx.out_dir / name / "metrics.jsonl"):
+    """Log a finished part's metric rows, maps and config into this run, namespaced ``<part>/...`` (rows
+    on the part's own step axis), so the quickstart's one W&B run holds every curve, every map its
+    folder holds and what really ran (the sections the part read)."""
+    cfg = sub_config(ctx, name)
+    ctx.logger.update_config({"parts": {name: kinds.used_config(cfg.run.kind, to_dict(cfg))}})
+    part = ctx.out_dir / name
+    for row in read_metrics(part / "metrics.jsonl"):
         ctx.log({f"{name}/{k}": v for k, v in row.items() if k != "step"}, int(row.get("step", 0)), axis=name)
+    for png in sorted(p for p in part.rglob("*.png") if "wandb" not in p.relative_to(part).parts):
+        ctx.logger.log_image(f"maps/{name}/{png.relative_to(part).with_suffix('').as_posix()}", png)
 
 
 def _map_png(sub_dir: Path) -> Path | None:
@@ -71,11 +77,13 @@ def _map_png(sub_dir: Path) -> Path | None:
 
 
 def _title(name: str, s: dict) -> str:
+    from experiments.io.maps import percent
+
     parts = []
     if s.get("dark_fraction") is not None:
         parts.append(f"in the dark {100 * s['dark_fraction']:.0f}% of the time")
     if s.get("coverage") is not None:
-        parts.append(f"coverage {s['coverage']:.2f}")
+        parts.append(f"coverage {percent(s['coverage'])}")
     return LABELS.get(name, name) + ("\n" + ", ".join(parts) if parts else "")
 
 

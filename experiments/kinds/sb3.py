@@ -5,6 +5,10 @@ inside it: :class:`DriverCallback`, a plain ``BaseCallback``, hands every vec
 step to :meth:`RunDriver.record` and stops ``learn`` when the run is done. The
 algorithm is never subclassed. Checkpoints, interval metrics, maps and the
 summary therefore come from the same driver as the planners'.
+
+SB3's own figures (``train/*``: losses, entropy, KL, clip fraction, ...;
+``rollout/*`` beside the driver's episode return and length) are caught by a
+logger output of SB3's and passed through to the run's logs at each interval.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import Any
 
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter
+from stable_baselines3.common.logger import Logger as SB3Logger
 
 from agents.bonus import BonusTransform, SurpriseBonusVecEnv, find_bonus_wrapper
 from experiments import agent_table
@@ -23,13 +29,42 @@ from experiments.driver import RunDriver, RunHook
 SB3_ALGOS = agent_table.of_kind("sb3")
 
 
+#: SB3's own episode figures; the driver's (the env's reward, every agent alike) are logged instead.
+DRIVER_KEYS = ("rollout/ep_rew_mean", "rollout/ep_len_mean")
+
+
+class SB3Values(KVWriter):
+    """An SB3 logger output that keeps the latest ``train/*`` and ``rollout/*`` numbers SB3 dumps."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        for key, value in key_values.items():
+            if not key.startswith(("train/", "rollout/")) or key in DRIVER_KEYS or isinstance(value, (bool, str)):
+                continue
+            try:
+                self.values[key] = float(value)  # numbers, numpy scalars, one-element tensors
+            except (TypeError, ValueError):
+                continue
+
+    def pop(self) -> dict[str, float]:
+        out, self.values = self.values, {}
+        return out
+
+    def close(self) -> None:
+        pass
+
+
 class SB3Hook(RunHook):
-    """The SB3 policy and the bonus source as the driver sees them: state and bonus figures."""
+    """The SB3 policy and the bonus source as the driver sees them: state, bonus and SB3's own figures."""
 
     key = "sb3"
 
     def __init__(self, model: Any, transform: BonusTransform | None) -> None:
         self.model, self.transform = model, transform
+        self.sb3 = SB3Values()
+        model.set_logger(SB3Logger(folder=None, output_formats=[self.sb3]))
 
     def state_dict(self) -> dict:
         source: Any = None if self.transform is None else self.transform.source
@@ -43,11 +78,12 @@ class SB3Hook(RunHook):
             source.load_state_dict(state["bonus"])
 
     def interval_metrics(self) -> dict[str, float]:
+        out = self.sb3.pop()
         if self.transform is None:
-            return {}
+            return out
         wrapper = find_bonus_wrapper(self.model.get_env())
         stats = {} if wrapper is None else wrapper.pop_stats()
-        return {k if "/" in k else f"agent/{k}": v for k, v in stats.items()}
+        return {**out, **{k if "/" in k else f"agent/{k}": v for k, v in stats.items()}}
 
 
 class DriverCallback(BaseCallback):
@@ -75,9 +111,9 @@ class DriverCallback(BaseCallback):
         else:
             reward = torch.as_tensor([i["extrinsic_reward"] for i in infos])
         fe = self.transform.last_surprise if self.records_fe and self.transform is not None else None
-        terminated = torch.as_tensor([bool(d) and not i.get("TimeLimit.truncated", False)
-                                      for d, i in zip(self.locals["dones"], infos)])
-        return self.driver.record(reward, terminated, self.env.last_info, fe)
+        truncated = torch.as_tensor([bool(i.get("TimeLimit.truncated", False)) for i in infos])
+        terminated = torch.as_tensor([bool(d) for d in self.locals["dones"]]) & ~truncated
+        return self.driver.record(reward, terminated, self.env.last_info, fe, truncated=truncated)
 
 
 def check_action_space(cfg: Config, action_space: Any) -> None:

@@ -227,6 +227,7 @@ def _summary(cfg: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np
         "kT": kT,
         "cv_direction": setup["direction"].tolist(),
         "window_centres": setup["centres"].tolist(),
+        "steps_per_copy": int(cfg.run.steps),
         "env_steps": int(cfg.run.steps * cfg.env.num_envs),
         "umbrella_samples": umb["samples"],
         "unbiased_samples": plain["samples"],
@@ -247,7 +248,7 @@ def _summary(cfg: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np
 def _draw(ctx: RunContext, env: Any, setup: dict, kT: float, umb: dict, plain: dict, exact: np.ndarray,
           mask: np.ndarray, window_n: np.ndarray, xi_u: np.ndarray, xy_u: np.ndarray, xy_p: np.ndarray) -> None:
     """PMF array and figures: the profiles, the windows' histograms and where each sampled."""
-    from experiments.io import maps
+    from experiments.io import umbrella_figures as maps
 
     cfg, steps, n = ctx.cfg, ctx.cfg.run.steps, env.num_envs
     pmf, wham, hist = umb["pmf"], umb["wham"], plain["pmf"]

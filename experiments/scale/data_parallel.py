@@ -38,9 +38,9 @@ class DistTracker(Tracker):
     @contextmanager
     def _global(self) -> Iterator[None]:
         """Swap in all ranks' sums for the duration of a report."""
-        local = (self.vis, self.fe, self.reward, self.metrics, self.succeeded)
+        local = (self.vis, self.fe, self.reward, self.metrics, self.succeeded, self.episodes, self.episodes_total)
         vis = Visitation(self.vis.grid_shape, self.env.num_envs * self.d.world, None, self.vis.device)
-        vis.reachable = self.vis.reachable
+        vis.reachable, vis.knows_reachable = self.vis.reachable, self.vis.knows_reachable  # one coverage_of
         vis.counts = self._reduced(self.vis.counts)
         vis.env_visited = gather_rows(self.vis.env_visited)
         self.vis = vis
@@ -48,15 +48,19 @@ class DistTracker(Tracker):
         # Every rank runs the same env kind, so the metric names (and their order) agree.
         self.metrics = {name: self._reduced(acc) for name, acc in self.metrics.items()}
         self.succeeded = gather_rows(self.succeeded)
+        self.episodes, self.episodes_total = self._reduced(self.episodes), self._reduced(self.episodes_total)
         try:
             yield
         finally:
-            fe_left, reward_left = self.fe, self.reward
-            self.vis, self.fe, self.reward, self.metrics, self.succeeded = local
+            fe_left, reward_left, episodes_left = self.fe, self.reward, self.episodes
+            self.vis, self.fe, self.reward, self.metrics, self.succeeded, self.episodes, self.episodes_total = local
             if not bool(fe_left.any()):  # the report reset the interval sums: reset ours too
                 self.fe.zero_()
             if not bool(reward_left.any()):
                 self.reward.zero_()
+            if not bool(episodes_left.any()):
+                self.episodes_total += self.episodes[2]
+                self.episodes.zero_()
 
     def interval_metrics(self, step: int) -> dict[str, float]:
         with self._global():

@@ -13,6 +13,11 @@ sweep's W&B runs share one group (the sweep folder's name).
   rest, so a sweep that was killed continues where it stopped.
 - Ctrl-C stops the sweep cleanly: running trials stop, the table of what
   finished is written, and the command says how to continue.
+- One sweep per folder: the sweep holds the folder's lock (as a run does its
+  run folder), so a second sweep into it stops with one line.
+- A local Ray is shut down when the sweep ends, and a watchdog
+  (:mod:`experiments.scale.reaper`) ends Ray's helper processes even when the
+  sweep is killed with SIGKILL.
 
 The sweep folder is ``--out DIR`` or ``<run.out_root>/sweeps/<name>`` (with a
 ``-debug`` suffix for ``--debug``), so the same command finds it again.
@@ -31,6 +36,7 @@ import yaml
 from experiments.config import ConfigError
 from experiments.config.presets import overrides_to_dict, resolve
 from experiments.errors import OutputDirError, UserError
+from experiments.io import run_folder
 from experiments.runner import prepare_run_dir, read_status, write_json, write_status
 from experiments.scale.sweep_spec import (
     SweepSpec,
@@ -42,6 +48,8 @@ from experiments.scale.sweep_spec import (
 )
 from experiments.scale.sweep_table import write_table
 
+#: Watchdogs of local Ray sessions started by this process (see experiments.scale.reaper).
+_REAPERS: list[Any] = []
 INSTALL_HINT = "sweeps need Ray Tune, which is not installed: pip install 'freeenergy[sweep]' (or 'ray[tune]')"
 
 
@@ -122,12 +130,18 @@ def trial_dirname(trial: Any) -> str:
 
 
 def sweep_folder(spec: SweepSpec, out: str | None, debug: bool, extra: dict) -> Path:
-    """``--out`` exactly, else ``<run.out_root>/sweeps/<name>[-debug]``; checked against its manifest."""
+    """``--out`` exactly, else ``<run.out_root>/sweeps/<name>[-debug]`` (created)."""
     if out is not None:
         sweep_dir = Path(out)
     else:
         root = resolve(spec.preset, debug=debug, extra=extra).run.out_root
         sweep_dir = Path(root) / "sweeps" / f"{spec.name}{'-debug' if debug else ''}"
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    return sweep_dir
+
+
+def claim_sweep_folder(sweep_dir: Path, spec: SweepSpec, debug: bool, extra: dict) -> None:
+    """Check ``sweep.yaml`` against this sweep (or write it); call while holding the folder's lock."""
     manifest = {"sweep": spec.raw, "debug": debug, "overrides": extra}
     path = sweep_dir / "sweep.yaml"
     if path.exists():
@@ -138,10 +152,8 @@ def sweep_folder(spec: SweepSpec, out: str | None, debug: bool, extra: dict) -> 
         if old != json.loads(json.dumps(manifest)):
             raise OutputDirError(f"{str(sweep_dir)!r} holds a different sweep (its sweep.yaml differs from this "
                                  f"file, --debug or overrides); pass another --out")
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_text(yaml.safe_dump(json.loads(json.dumps(manifest)), sort_keys=False))
-    return sweep_dir
 
 
 def outcome(run_dir: Path) -> dict:
@@ -213,11 +225,19 @@ def run_sweep(name_or_path: str, overrides: list[str] = (), out: str | None = No
         raise ConfigError(f"--workers {workers} is invalid: expected an integer >= 1")
     trials = expand(spec)
     sweep_dir = sweep_folder(spec, out, debug, extra)
+    with run_folder.locked(sweep_dir):  # one sweep per folder, from the first file to the table
+        claim_sweep_folder(sweep_dir, spec, debug, extra)
+        return _run_locked(spec, trials, sweep_dir, extra, debug, workers, address, metrics, echo)
+
+
+def _run_locked(spec: SweepSpec, trials: list[Trial], sweep_dir: Path, extra: dict, debug: bool,
+                workers: int | None, address: str | None, metrics: list[str], echo: Any
+                ) -> tuple[Path, dict[str, int]]:
     group = sweep_dir.name
     check_trials(spec, trials, extra, debug, group)
     if address:
         check_address(address)  # before anything slow
-    require_ray()
+    ray = require_ray()
     metric_names = list(dict.fromkeys([spec.metric, *metrics]))
     dirs = {t.tid: sweep_dir / "trials" / t.folder for t in trials}
     pending = [t for t in trials if not (dirs[t.tid] / "summary.json").exists()]
@@ -230,6 +250,10 @@ def run_sweep(name_or_path: str, overrides: list[str] = (), out: str | None = No
                                 dirs[t.tid], 0, overwrite=True)
         jobs = [{"dir": str(dirs[t.tid].resolve()), "preset": spec.preset, "debug": debug,
                  "overrides": trial_overrides(spec, t, extra, group)} for t in pending]
+        if not address and not ray.is_initialized():
+            from experiments.scale.reaper import guard
+
+            _REAPERS.append(guard())  # Ray's helpers end with this process, even on SIGKILL
         started = start_ray(address, workers)
         try:
             _tune(jobs, workers, sweep_dir / "ray", echo)
@@ -237,14 +261,12 @@ def run_sweep(name_or_path: str, overrides: list[str] = (), out: str | None = No
             interrupted = True
         finally:
             if started:
-                import ray
-
                 ray.shutdown()
-    return _finish(sweep_dir, spec, trials, dirs, metric_names, interrupted, echo)
+    return _finish(sweep_dir, spec, trials, dirs, metric_names, interrupted, echo, debug)
 
 
 def _finish(sweep_dir: Path, spec: SweepSpec, trials: list[Trial], dirs: dict[str, Path], metrics: list[str],
-            interrupted: bool, echo: Any) -> tuple[Path, dict[str, int]]:
+            interrupted: bool, echo: Any, debug: bool = False) -> tuple[Path, dict[str, int]]:
     """Record every trial's outcome, write the table, report; re-raise an interrupt at the end."""
     outcomes = {t.tid: outcome(dirs[t.tid]) for t in trials}
     record = [{"id": t.tid, "params": t.params, "dir": str(dirs[t.tid]), "status": outcomes[t.tid]["status"],
@@ -256,7 +278,7 @@ def _finish(sweep_dir: Path, spec: SweepSpec, trials: list[Trial], dirs: dict[st
     not_done = sum(v for k, v in counts.items() if k != "complete")
     if not_done and not interrupted and counts.get("failed", 0) < not_done:
         interrupted = True  # Ray stopped early (Ctrl-C caught inside Tune): same as an interrupt
-    paths = write_table(sweep_dir, spec, trials, outcomes, metrics)
+    paths = write_table(sweep_dir, spec, trials, outcomes, metrics, debug=debug)
     echo(f"trials:     {json.dumps(counts)}")
     echo(f"table:      {paths['markdown']}\n            {paths['csv']}\n            {paths['json']}")
     for key, path in paths.items():

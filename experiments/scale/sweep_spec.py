@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from experiments.config import Config, ConfigError, field_table
+from experiments.config.engine import load_yaml, yaml_error_text
 from experiments.config.presets import deep_merge, load_preset, resolve
 
 SWEEP_DIR = Path(__file__).parents[1] / "sweeps"
@@ -121,13 +122,23 @@ def find_sweep_file(name_or_path: str) -> Path:
     raise ConfigError(f"sweep file {name_or_path!r} does not exist.{hint} Bundled sweeps: {', '.join(names)}")
 
 
+def sweep_names() -> list[str]:
+    """Names of the bundled sweeps (``experiments/sweeps/<name>.yaml``)."""
+    return sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
+
+
+def describe_sweep(name: str) -> str:
+    """A bundled sweep's one-line description (its ``description:``), for ``freeenergy presets``."""
+    return str(load_sweep(name).raw.get("description", "")).strip()
+
+
 def load_sweep(name_or_path: str) -> SweepSpec:
     """Read and check a sweep file; every problem is one :class:`ConfigError` line."""
     path = find_sweep_file(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML in sweep file {str(path)!r}: {str(err).splitlines()[0]}") from err
+        raise ConfigError(f"malformed YAML in sweep file {str(path)!r}, {yaml_error_text(err)}") from err
     return parse_sweep(data, default_name=path.stem, where=str(path))
 
 

@@ -79,10 +79,16 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def to_markdown(spec: SweepSpec, rows: list[dict], metrics: list[str]) -> str:
+#: What a table of a ``--debug`` sweep says first: its figures come from tiny runs.
+DEBUG_CAVEAT = ("Debug sizes (--debug): every trial ran at its preset's tiny debug size, so these figures check "
+                "the machinery and say nothing about the methods.")
+
+
+def to_markdown(spec: SweepSpec, rows: list[dict], metrics: list[str], debug: bool = False) -> str:
     keys = list(rows[0]["params"]) if rows else []
     head = [*keys, "seeds done", "failed"] + [f"{m} (mean +- std [95% CI])" for m in metrics]
-    lines = [f"# Sweep {spec.name}: preset {spec.preset}, metric {spec.metric} ({spec.goal})", "",
+    lines = [f"# Sweep {spec.name}: preset {spec.preset}, metric {spec.metric} ({spec.goal})"
+             + (" (debug sizes)" if debug else ""), "", *([f"> {DEBUG_CAVEAT}", ""] if debug else []),
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [_fmt(r["params"][k]) for k in keys] + [f"{r['complete']}/{r['trials']}", str(r["failed"])]
@@ -152,20 +158,26 @@ def plot_metric(spec: SweepSpec, rows: list[dict], metric: str) -> Any:
 
 
 def write_table(sweep_dir: Path, spec: SweepSpec, trials: list[Trial], outcomes: dict[str, dict],
-                metrics: list[str]) -> dict[str, Path]:
-    """Write results.md/.csv/.json and one figure per metric; returns their paths."""
+                metrics: list[str], debug: bool = False) -> dict[str, Path]:
+    """Write results.md/.csv/.json and one figure per metric; returns their paths.
+
+    ``debug``: the trials ran at debug size; the table, the JSON and the figures say so.
+    """
     import matplotlib.pyplot as plt
 
     rows = build_table(spec, trials, outcomes, metrics)
     paths = {"markdown": sweep_dir / "results.md", "csv": sweep_dir / "results.csv",
              "json": sweep_dir / "results.json"}
-    atomic_write_bytes(paths["markdown"], to_markdown(spec, rows, metrics).encode())
+    atomic_write_bytes(paths["markdown"], to_markdown(spec, rows, metrics, debug).encode())
     atomic_write_bytes(paths["csv"], to_csv(rows, metrics).encode())
     data = {"sweep": spec.name, "preset": spec.preset, "method": spec.method, "metric": spec.metric,
-            "goal": spec.goal, "metrics": metrics, "swept": spec.swept, "rows": rows}
+            "goal": spec.goal, "metrics": metrics, "swept": spec.swept, "rows": rows,
+            **({"debug_sizes": DEBUG_CAVEAT} if debug else {})}
     atomic_write_bytes(paths["json"], (json.dumps(data, indent=2) + "\n").encode())
     for m in metrics:
         fig = plot_metric(spec, rows, m)
+        if debug:
+            fig.axes[0].set_title(fig.axes[0].get_title() + " (debug sizes)")
         paths[f"figure:{m}"] = sweep_dir / f"results_{m.replace('/', '_')}.png"
         fig.savefig(paths[f"figure:{m}"], dpi=100)
         plt.close(fig)

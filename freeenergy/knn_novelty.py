@@ -125,23 +125,49 @@ class NoveltyArchive:
         with fewer than ``k`` candidates averages over those it has; with none
         its novelty is 0.
         """
+        dist, _ = self._knn(points, population)
+        finite = torch.isfinite(dist)
+        return torch.where(finite, dist, torch.zeros_like(dist)).sum(1) / finite.sum(1).clamp_min(1)
+
+    @torch.no_grad()
+    def direction(self, points: Tensor, population: Tensor | None = None) -> Tensor:
+        """Gradient ``(B, D)`` of each point's novelty with its neighbours held fixed.
+
+        ``d rho / d b = (1/k) sum_j (b - mu_j) / ||b - mu_j||``: the mean unit
+        vector pointing away from the ``k`` nearest neighbours (as ``score``
+        picks them; neighbours at distance 0 add nothing). Stepping along it
+        raises the point's novelty to first order.
+        """
+        dist, near = self._knn(points, population)
+        x = self._check(points, "points")
+        away = x[:, None, :] - near
+        unit = away / dist.clamp_min(1e-12)[..., None]
+        ok = torch.isfinite(dist) & (dist > 0)
+        unit = torch.where(ok[..., None], unit, torch.zeros_like(unit))
+        return unit.sum(1) / torch.isfinite(dist).sum(1).clamp_min(1)[:, None]
+
+    def _knn(self, points: Tensor, population: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Distances ``(B, k')`` (inf where missing) and points ``(B, k', D)`` of each point's nearest."""
         x = self._check(points, "points")
         pop = None if population is None else self._check(population, "population")
         itself = population is not None and _same(points, population)
         rows = max(1, min(len(x), math.isqrt(self.chunk_elements)))
-        out = torch.zeros(len(x), device=self.device)
+        k = max(1, min(self.k, self.size + (0 if pop is None else len(pop))))
+        dist = torch.full((len(x), k), torch.inf, device=self.device)
+        near = torch.zeros((len(x), k, self.dim), device=self.device)
         for i in range(0, len(x), rows):
             chunk = x[i: i + rows]
-            best = torch.full((len(chunk), 0), torch.inf, device=self.device)
+            best = (torch.full((len(chunk), 0), torch.inf, device=self.device),
+                    torch.zeros((len(chunk), 0, self.dim), device=self.device))
             best = self._nearest(chunk, self.archive, None, best)
             if pop is not None:
                 best = self._nearest(chunk, pop, i if itself else None, best)
-            finite = torch.isfinite(best)
-            out[i: i + rows] = torch.where(finite, best, torch.zeros_like(best)).sum(1) / finite.sum(1).clamp_min(1)
-        return out
+            m = best[0].shape[1]
+            dist[i: i + rows, :m], near[i: i + rows, :m] = best
+        return dist, near
 
-    def _nearest(self, x: Tensor, ref: Tensor, own: int | None, best: Tensor) -> Tensor:
-        """The ``k`` smallest distances ``(b, <= k)`` from ``x`` ``(b, D)`` among ``best`` and rows of ``ref``.
+    def _nearest(self, x: Tensor, ref: Tensor, own: int | None, best: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """The ``k`` nearest ``(b, <= k)`` distances and ``(b, <= k, D)`` points among ``best`` and ``ref``.
 
         ``ref`` ``(R, D)`` is read in column chunks of ``chunk_elements / b``;
         with ``own``, row ``own + i`` of ``ref`` is ``x[i]`` and is skipped.
@@ -157,11 +183,13 @@ class NoveltyArchive:
                 hit = (col >= 0) & (col < d2.shape[1])
                 d2[ar[hit], col[hit]] = torch.inf
             cand, pick = d2.topk(min(self.k, d2.shape[1]), dim=1, largest=False)
+            pts = block[pick]  # (b, k, D)
             # Exact distances of the candidates (the identity loses precision for near points).
-            exact = (x[:, None, :] - block[pick]).norm(dim=-1)
+            exact = (x[:, None, :] - pts).norm(dim=-1)
             exact = torch.where(torch.isfinite(cand), exact, torch.full_like(exact, torch.inf))
-            both = torch.cat([best, exact], 1)
-            best = both.topk(min(self.k, both.shape[1]), dim=1, largest=False).values
+            dists, points = torch.cat([best[0], exact], 1), torch.cat([best[1], pts], 1)
+            keep = dists.topk(min(self.k, dists.shape[1]), dim=1, largest=False).indices
+            best = (dists.gather(1, keep), points.gather(1, keep[..., None].expand(-1, -1, self.dim)))
         return best
 
     # ------------------------------------------------------------- persistence

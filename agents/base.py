@@ -23,7 +23,7 @@ from torch import Tensor
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
-from agents.terms import StepPrediction, step_score
+from agents.terms import StepPrediction, model_epistemic, step_score
 
 
 class PlanningAgent:
@@ -97,9 +97,10 @@ class PlanningAgent:
         fe = torch.stack([m.free_energy(c, self.fe_draws) for m, c in zip(self.world.members, comp)])
         head = self.world.surprise_head
         predicted = None if head is None else head(torch.cat([obs, codes], dim=1))
+        epistemic = model_epistemic(self.world.members, comp, self.draws) if self.surprise == "epistemic" else None
         return StepPrediction(completions=comp.reshape(e, self.draws, b, -1),
                               free_energy=fe.reshape(e, self.draws, b), next_slice=enc.next_slice,
-                              predicted=predicted)
+                              predicted=predicted, epistemic=epistemic)
 
     def cost(self, pred: StepPrediction, h: int) -> tuple[Tensor, Tensor]:
         """Per-step cost ``(B,)`` and surprise ``(B,)`` (see :func:`agents.terms.step_score`)."""

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from agents.encoding import RunningNorm
 from agents.online import OnlineWorldModel
-from agents.terms import SURPRISE_TERMS, StepPrediction
+from agents.terms import SURPRISE_TERMS, StepPrediction, model_epistemic
 
 CHUNK = 32768  # rows scored per forward pass (bounds memory at large T * N)
 
@@ -99,8 +99,10 @@ class WorldModelBonus(NoBonus):
     """A surprise term of each real transition under the online world model.
 
     ``total``: the free energy of the real ``[obs, action, next_obs]`` (mean over
-    members); ``epistemic``: the members' (or noise draws') disagreement about
-    ``next_obs`` given ``(obs, action)``; ``aleatoric``: total - epistemic;
+    members); ``epistemic``: the world models' own estimate where they have one
+    (``rae_gmm``'s code novelty of the completions), else the members' (or noise
+    draws') disagreement about ``next_obs`` given ``(obs, action)``;
+    ``aleatoric``: total - disagreement;
     ``predicted``: the surprise head's estimate. The transitions are already in
     the world's replay (the agent adds them as they arrive); ``learn`` fits.
     ``complete_init``: the completion's first guess of ``next_obs``, ``obs`` (no
@@ -143,8 +145,9 @@ class WorldModelBonus(NoBonus):
         guess = torch.cat([known, start], 1).repeat(self.draws, 1)  # obs_t+1 starts at obs_t or the mean
         comp = world.complete(guess, enc.predict_mask, self.complete_steps)  # (E, M * B, D)
         e, b = comp.shape[0], x.shape[0]
+        epistemic = model_epistemic(world.members, comp, self.draws) if self.surprise == "epistemic" else None
         pred = StepPrediction(comp.reshape(e, self.draws, b, -1), fe[:, None].expand(e, self.draws, b),
-                              enc.next_slice)
+                              enc.next_slice, epistemic=epistemic)
         return SURPRISE_TERMS[self.surprise](pred)
 
     def learn(self, steps: int) -> dict[str, float]:

@@ -25,10 +25,10 @@ observation's TV channels are fresh uniform noise).
   error of the mean prediction over the familiar and novel conditions (and
   over all conditions, tv included: there the error is the TV's irreducible
   noise), and its mean on novel over familiar conditions; ``_revealed``: that
-  ratio over the conditions whose observation never occurs in the training
-  rows (DarkRoom's dark observations are all equal, wherever the agent is,
-  so no model of observations can tell a novel dark condition from a
-  familiar one).
+  ratio with only the novel conditions whose observation never occurs in the
+  training rows (DarkRoom's dark observations are all equal, wherever the
+  agent is, so no model of observations can tell a novel dark condition from
+  a familiar one).
 - Calibration (``coverage_<split>``): the share of true next observations
   inside the ball around the mean prediction that holds 90% of the predicted
   draws (radius at least ``--coverage-tol``); about 0.9 when calibrated.
@@ -243,10 +243,9 @@ def score_model(name: str, model, enc: Encoding, cond: dict, truth: dict, args: 
         r["epistemic_rank_correlation_with_tv"] = float(spearmanr(torch.cat(list(epis.values())),
                                                                   torch.cat(list(errs.values()))).statistic)
     r["epistemic_novel_over_familiar"] = r["epistemic_novel"] / max(r["epistemic_familiar"], 1e-12)
-    shown = {s: epis[s][cond[s]["revealed"]] for s in both}
-    if all(len(v) for v in shown.values()):
-        ratio = shown["novel"].mean() / shown["familiar"].mean().clamp_min(1e-12)
-        r["epistemic_novel_over_familiar_revealed"] = float(ratio)
+    shown = epis["novel"][cond["novel"]["revealed"]]
+    if len(shown):
+        r["epistemic_novel_over_familiar_revealed"] = float(shown.mean() / epis["familiar"].mean().clamp_min(1e-12))
     return r
 
 
@@ -280,18 +279,22 @@ def evaluate_env(key: str, args: argparse.Namespace) -> dict:
 
 
 def aggregate(per_seed: dict[str, dict]) -> dict:
-    """Per env: every number as ``{mean, min, max}`` over the seeds (models' figures under ``models``)."""
-    def stats(values: list[float]) -> dict:
-        v = np.asarray(values, dtype=float)
-        return {"mean": float(np.nanmean(v)), "min": float(np.nanmin(v)), "max": float(np.nanmax(v))}
+    """Per env: every number as ``{mean, min, max}`` over the seeds that have it (models' under ``models``)."""
+    def stats(values: list) -> dict:
+        v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+        if not len(v):
+            return {"mean": float("nan"), "min": float("nan"), "max": float("nan")}
+        return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
 
     out: dict = {}
     runs = list(per_seed.values())
     for env in runs[0]:
-        first = runs[0][env]
-        out[env] = {k: stats([r[env][k] for r in runs]) for k, v in first.items() if isinstance(v, (int, float))}
-        out[env]["models"] = {m: {k: stats([r[env]["models"][m][k] for r in runs]) for k in first["models"][m]}
-                              for m in first["models"]}
+        keys = dict.fromkeys(k for r in runs for k, v in r[env].items() if isinstance(v, (int, float)))
+        out[env] = {k: stats([r[env].get(k) for r in runs]) for k in keys}
+        out[env]["models"] = {}
+        for m in runs[0][env]["models"]:
+            mk = dict.fromkeys(k for r in runs for k in r[env]["models"][m])
+            out[env]["models"][m] = {k: stats([r[env]["models"][m].get(k) for r in runs]) for k in mk}
     return out
 
 

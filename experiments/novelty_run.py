@@ -95,8 +95,8 @@ def search_round(model: Any, data: torch.Tensor, seen: NoveltyArchive, nc: Any, 
                                 nc.start, nc.replace_fraction, gen)
     res = nv.archive_round(model, data, seen.archive, latent_fraction=nc.latent_fraction, steps=nc.search_steps,
                            step_size=nc.step_size, how=nc.normalise, start=nc.start,
-                           replace_fraction=nc.replace_fraction, k=nc.k, fe_quantile=nc.fe_quantile, density_quantile=nc.density_quantile,
-                           generator=gen)
+                           replace_fraction=nc.replace_fraction, k=nc.k, fe_quantile=nc.fe_quantile,
+                           density_quantile=nc.density_quantile, generator=gen)
     seen.add(res.novel.detach())
     return res
 

@@ -22,7 +22,7 @@ from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
 from agents.protocol import Agent, Step
-from agents.terms import StepPrediction, step_score
+from agents.terms import StepPrediction, model_epistemic, step_score
 
 
 class PlanningAgent(Agent):
@@ -58,7 +58,8 @@ class PlanningAgent(Agent):
                  generator: torch.Generator | None = None) -> None:
         if surprise == "predicted" and world.surprise_head is None:
             raise ValueError("surprise='predicted' needs a world with a surprise head")
-        if surprise in ("epistemic", "aleatoric") and len(world.members) < 2 and draws < 2:
+        own = surprise == "epistemic" and all(hasattr(m, "epistemic") for m in world.members)
+        if surprise in ("epistemic", "aleatoric") and len(world.members) < 2 and draws < 2 and not own:
             raise ValueError(f"surprise={surprise!r} needs an ensemble of >= 2 world models or draws >= 2")
         self.world = world
         self.planner = planner
@@ -96,9 +97,10 @@ class PlanningAgent(Agent):
         fe = torch.stack([m.free_energy(c, self.fe_draws) for m, c in zip(self.world.members, comp)])
         head = self.world.surprise_head
         predicted = None if head is None else head(torch.cat([obs, codes], dim=1))
+        epistemic = model_epistemic(self.world.members, comp, self.draws) if self.surprise == "epistemic" else None
         return StepPrediction(completions=comp.reshape(e, self.draws, b, -1),
                               free_energy=fe.reshape(e, self.draws, b), next_slice=enc.next_slice,
-                              predicted=predicted)
+                              predicted=predicted, epistemic=epistemic)
 
     def cost(self, pred: StepPrediction, h: int) -> tuple[Tensor, Tensor]:
         """Per-step cost ``(B,)`` and surprise ``(B,)`` (see :func:`agents.terms.step_score`)."""

@@ -5,16 +5,23 @@ A planner predicts each imagined step with every world model of an ensemble
 result is a :class:`StepPrediction`. Each term below maps it to one value per
 rollout row ``(B,)``; :func:`step_score` composes them by name and weight.
 
-Surprise, split three ways:
+Surprise, split three ways (``x_em``: member ``e``'s draw ``m`` of the
+imagined transition, ``y_em`` its ``obs_t+1`` part; docs/world-models.md has
+the derivations and measurements):
 
-- ``total``: the expected free energy of the imagined transition, the mean of
-  ``F(x)`` over members and draws (``F`` = the world model's per-sample loss).
-- ``epistemic``: the part the model *can* remove by learning: disagreement
-  between members about ``obs_t+1`` (variance of their mean predictions),
-  or between noise draws when there is a single member.
-- ``aleatoric``: the part it cannot: ``max(total - epistemic, 0)``, surprise
-  that remains when the members agree. (A crude split; both are in squared
-  normalised units per feature.)
+- ``total``: the expected free energy of the imagined transition,
+  ``mean_{e,m} F_e(x_em)`` (``F`` = the world model's per-sample loss).
+- ``epistemic``: the part the model *can* remove by learning. Where the world
+  model has its own estimate (``WorldModel.epistemic``, e.g. ``rae_gmm``'s code
+  novelty, the mean distance of a transition's code to the ``k`` nearest
+  codes it learned from) it is that, ``mean_{e,m} eps_e(x_em)``, carried in
+  ``StepPrediction.epistemic``; otherwise the disagreement
+  ``mean_d Var_e(mean_m y_em,d)`` between members about ``obs_t+1`` (with a
+  single member, between its noise draws: ``mean_d Var_m(y_m,d)``, which
+  also holds the outcome noise it predicts).
+- ``aleatoric``: the part it cannot: ``max(total - disagreement, 0)``,
+  surprise that remains when the members agree (a crude split; both are in
+  squared normalised units per feature).
 - ``predicted``: the free energy that real transitions from ``(obs_t,
   action_t)`` have shown, as estimated by a :class:`SurpriseHead`: unlike
   ``total`` it includes noise the model cannot code (the model codes its own
@@ -25,9 +32,11 @@ observation, in normalised units.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import Tensor
 
 
@@ -39,12 +48,14 @@ class StepPrediction:
     free_energy: ``(E, M, B)`` each completion's free energy under its member.
     next_slice: where obs_t+1 sits in ``D``.
     predicted: ``(B,)`` surprise-head estimate of the real free energy, when available.
+    epistemic: ``(B,)`` the world models' own epistemic estimate, when they have one (``model_epistemic``).
     """
 
     completions: Tensor
     free_energy: Tensor
     next_slice: slice
     predicted: Tensor | None = None
+    epistemic: Tensor | None = None
 
     @property
     def next_obs(self) -> Tensor:
@@ -63,7 +74,12 @@ def total_surprise(p: StepPrediction) -> Tensor:
 
 
 def epistemic_surprise(p: StepPrediction) -> Tensor:
-    """Disagreement ``(B,)``: variance across members (or draws, with one member) of obs_t+1."""
+    """Reducible surprise ``(B,)``: the world models' own estimate when present, else ``disagreement``."""
+    return disagreement(p) if p.epistemic is None else p.epistemic
+
+
+def disagreement(p: StepPrediction) -> Tensor:
+    """Variance ``(B,)`` across members (or draws, with one member) of obs_t+1, mean over features."""
     nxt = p.next_obs
     e, m = nxt.shape[0], nxt.shape[1]
     if e > 1:
@@ -77,7 +93,20 @@ def epistemic_surprise(p: StepPrediction) -> Tensor:
 
 def aleatoric_surprise(p: StepPrediction) -> Tensor:
     """Irreducible part ``(B,)``: expected free energy not explained by disagreement."""
-    return (total_surprise(p) - epistemic_surprise(p)).clamp_min(0.0)
+    return (total_surprise(p) - disagreement(p)).clamp_min(0.0)
+
+
+def model_epistemic(members: Sequence[Any], completions: Tensor, draws: int) -> Tensor | None:
+    """Mean over members and draws of each member's own ``epistemic`` estimate ``(B,)``, or None.
+
+    ``completions`` ``(E, M * B, D)``: member ``e``'s completions, draw-major
+    (as ``OnlineWorldModel.complete`` returns them). None when a member has
+    no estimate of its own.
+    """
+    if not all(hasattr(m, "epistemic") for m in members):
+        return None
+    per = torch.stack([m.epistemic(c) for m, c in zip(members, completions)])  # (E, M * B)
+    return per.view(len(members), int(draws), -1).mean((0, 1))
 
 
 def predicted_surprise(p: StepPrediction) -> Tensor:
@@ -120,9 +149,11 @@ def step_score(p: StepPrediction, surprise: str, surprise_weight: float,
 def all_surprise_terms(p: StepPrediction) -> dict[str, Tensor]:
     """Every surprise term that this prediction supports, as ``(B,)`` tensors (for logging)."""
     out = {"total": total_surprise(p)}
+    if p.epistemic is not None:
+        out["epistemic"] = p.epistemic
     if p.completions.shape[0] > 1 or p.completions.shape[1] > 1:
-        out["epistemic"] = epistemic_surprise(p)
-        out["aleatoric"] = (out["total"] - out["epistemic"]).clamp_min(0.0)
+        out.setdefault("epistemic", disagreement(p))
+        out["aleatoric"] = aleatoric_surprise(p)
     if p.predicted is not None:
         out["predicted"] = p.predicted
     return out

@@ -1,8 +1,9 @@
 """Novelty search on the waves: one factor at a time around the ``novelty-waves`` preset; prints JSON.
 
-Each setting is the preset plus one change (the search's gradient step,
-where the latent points start, the fraction of the data replaced per round;
-one row combines two),
+Each setting is the preset plus one change (the search's objective, its
+steps, the free-energy constraint, where the latent points start, the
+fraction of the data replaced per round, a code-density constraint; one row
+combines the source's cycle-error search with its best earlier variant),
 run through the experiments runner for every seed with W&B and the gallery
 figures off. Per setting it reports, per seed and as mean/min/max:
 
@@ -46,15 +47,18 @@ PRESET = "novelty-waves"
 # name -> overrides of the preset (one factor each; the rae_gmm prior is refitted before every round's starts).
 SETTINGS: dict[str, list[str]] = {
     "preset": [],
-    "step_size=0.1": ["novelty.step_size=0.1"],
-    "step_size=1.6": ["novelty.step_size=1.6"],
-    "start=prior (rae, N(0, I))": ["novelty.start=prior"],
-    "start=prior (rae_gmm)": ["novelty.start=prior", "world_model.name=rae_gmm", "world_model.prior_refit_every=1"],
+    "objective=cycle (the source's)": ["novelty.objective=cycle"],
+    "search_steps=30, step_size=1.0": ["novelty.search_steps=30", "novelty.step_size=1.0"],
+    "fe_quantile=0.99": ["novelty.fe_quantile=0.99"],
     "start=code_gaussian": ["novelty.start=code_gaussian"],
     "replace_fraction=0.1": ["novelty.replace_fraction=0.1"],
-    # One combination: starts on the data's code density with the long step that finds new peaks.
-    "step_size=1.6, start=prior (rae_gmm)": ["novelty.step_size=1.6", "novelty.start=prior",
-                                              "world_model.name=rae_gmm", "world_model.prior_refit_every=1"],
+    # The code prior's density as a second constraint.
+    "rae_gmm, density_quantile=0.99": ["world_model.name=rae_gmm", "world_model.prior_refit_every=1",
+                                       "novelty.density_quantile=0.99"],
+    # The source's search with the combination that found most new peaks before.
+    "objective=cycle, step_size=1.6, start=prior (rae_gmm)": [
+        "novelty.objective=cycle", "novelty.step_size=1.6", "novelty.start=prior", "world_model.name=rae_gmm",
+        "world_model.prior_refit_every=1"],
 }
 KEYS = ("entropy_ratio", "peaks_ratio", "noise_like_fraction", "final_data_noise_like_fraction", "error_percentile")
 GOAL = {"entropy_ratio": 1.5, "noise_like_fraction": 0.05}

@@ -107,6 +107,11 @@ OPTIONS: dict[str, Option] = {
                            at_least(1, True)),
     "prior_refit_every": option(int, 1000, "RAE-GMM: training steps after which the next sample refits the "
                                 "code prior.", at_least(1, True)),
+    "condition_dim": option(int, 0, "RAE family: leading entries of x that condition the trained completion "
+                            "of the rest (e.g. obs_t and action_t of [obs_t, action_t, obs_t+1]); 0: none.",
+                            at_least(0, True)),
+    "condition_weight": option(float, 1.0, "RAE family: weight of the conditional completion's energy score.",
+                               at_least(0)),
     "search_lr": option(float, 0.05, "GAN: learning rate of that latent search.", ("a number > 0",
                                                                                    lambda v: _num(v) and v > 0)),
 }
@@ -115,6 +120,8 @@ OPTIONS: dict[str, Option] = {
 COMMON = ("hidden", "depth", "code_dim", "lr", "activation", "output_activation")
 #: Options of the autoencoders with a deterministic code layer and a code penalty.
 AUTOENCODER = COMMON + ("code_penalty", "code_activation", "prior", "complete_steps")
+#: Options of the recurrent autoencoders (the RAE family).
+RAE_OPTIONS = AUTOENCODER + ("passes", "sigma", "sample_steps", "condition_dim", "condition_weight")
 
 
 @dataclass(frozen=True)
@@ -137,10 +144,9 @@ class ModelSpec:
 
 
 WORLD_MODELS: dict[str, ModelSpec] = {
-    "rae": ModelSpec("freeenergy.rae:RAE", AUTOENCODER + ("passes", "sigma", "sample_steps"),
+    "rae": ModelSpec("freeenergy.rae:RAE", RAE_OPTIONS,
                      "Recurrent autoencoder: K noisy passes with shared weights.", chain=True, compared=True),
-    "rae_gmm": ModelSpec("freeenergy.rae_gmm:RAEGMM", AUTOENCODER + ("passes", "sigma", "sample_steps",
-                                                                  "prior_components", "prior_points",
+    "rae_gmm": ModelSpec("freeenergy.rae_gmm:RAEGMM", RAE_OPTIONS + ("prior_components", "prior_points",
                                                                   "prior_refit_every"),
                          "RAE whose sampling starts from a Gaussian mixture fitted to its codes.", compared=True),
     "ae": ModelSpec("freeenergy.ae:AE", AUTOENCODER, "Plain autoencoder (one deterministic pass).", compared=True),

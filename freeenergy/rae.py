@@ -14,6 +14,16 @@ repeated noisy re-encoding makes the model generative. Sampling iterates
 ``z <- E(D(z)) + sigma*eps`` from prior codes (or from data-space points) and
 outputs ``D(z)``; completion iterates the same pass with the known entries
 clamped after every decode.
+
+With ``condition_dim = c > 0`` the model also learns its clamped completion
+of ``x[c:]`` given ``x[:c]`` as a conditional sampler (the energy score of
+:mod:`freeenergy.conditional`, weight ``condition_weight``)::
+
+    L(x) = sum_n mean_d (x - x_n)^2 + lam * sum_n mean_c z_n^2 + w * L_cond(x)
+
+and ``complete`` starts the unknown entries from ``N(0, I)`` guesses, as in
+that training, so that repeated completions of one condition sample its
+outcomes rather than repeat one.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import torch
 from torch import Tensor
 
 from freeenergy import model_table as table
+from freeenergy.conditional import conditional_score
 from freeenergy.networks import mlp
 from freeenergy.world_model import WorldModel, code_penalty, squared_error
 
@@ -38,7 +49,8 @@ class RAE(WorldModel):
     ``lam``; ``activation``, ``code_activation``, ``output_activation``;
     ``prior`` of ``sample``'s starting codes ("normal", or "uniform" for
     sigmoid codes); ``sample_steps`` and ``complete_steps`` (0: ``passes``);
-    ``lr`` of Adam.
+    ``lr`` of Adam; ``condition_dim`` and ``condition_weight`` of the
+    conditional completion term (0: none).
     """
 
     def __init__(self, input_dim: int, *, device: str | torch.device = "cpu", **options: Any) -> None:
@@ -59,6 +71,10 @@ class RAE(WorldModel):
         self.default_sample_steps = int(sample_steps)
         self.default_complete_steps = int(complete_steps)
         self.free_energy_draws = 4 if self.sigma > 0 else 1
+        self.condition_dim = int(o.get("condition_dim", 0))
+        self.condition_weight = float(o.get("condition_weight", 0.0))
+        if self.condition_dim >= self.input_dim:
+            raise ValueError(f"condition_dim={self.condition_dim} must be below input_dim={self.input_dim}")
         hidden = table.widths(o)
         self.encoder = mlp(self.input_dim, hidden, self.code_dim, o["activation"], o["code_activation"])
         self.decoder = mlp(self.code_dim, hidden[::-1], self.input_dim, o["activation"], o["output_activation"])
@@ -98,7 +114,26 @@ class RAE(WorldModel):
             "first_pass_error": errors[0].detach(),
             "last_pass_error": errors[-1].detach(),
         }
+        if self.condition_dim:
+            cond = conditional_score(self._flat_pass, x, self.condition_dim, self.default_complete_steps)
+            total = total + self.condition_weight * cond
+            terms["conditional"] = cond
         return total, terms
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, known_mask: Tensor, steps: int | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``WorldModel.complete``; with ``condition_dim`` the unknown entries start from ``N(0, I)``."""
+        if self.condition_dim:
+            x = self._check_x(x)
+            mask = known_mask.to(device=self.device, dtype=torch.bool)
+            if mask.dim() <= 2 and mask.shape[-1] == self.input_dim:
+                x = torch.where(mask.expand_as(x), x, self._randn(tuple(x.shape), generator))
+        return super().complete(x, known_mask, steps, generator)
+
+    def _flat_pass(self, h: Tensor) -> Tensor:
+        """``reconstruct`` of ``(..., D)`` rows (the conditional term's chains)."""
+        return self.reconstruct(h.reshape(-1, self.input_dim)).view(h.shape)
 
     def reconstruct(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One chain step ``x <- D(E(x) + sigma*eps)``: ``(B, D) -> (B, D)``."""

@@ -18,6 +18,13 @@ encoder's codes of recently seen training inputs:
 The fitted prior is part of the ``state_dict`` (buffers), so ``save``/``load``
 keep it; before any fit (and with no data seen) ``prior_codes`` falls back to
 the plain RAE's ``prior``.
+
+The codes the prior was fitted to also make the model's epistemic estimate
+(:meth:`RAEGMM.epistemic`): the novelty of a transition's code, its mean
+distance to the ``k`` nearest of those codes (Lehman & Stanley's novelty, see
+:mod:`freeenergy.knn_novelty`), which rises off the data the model has learned
+from. It shares the prior's lazy refit, and like the remembered rows it is
+not saved.
 """
 
 from __future__ import annotations
@@ -28,7 +35,11 @@ import torch
 from torch import Tensor
 
 from freeenergy.code_prior import GaussianMixturePrior
+from freeenergy.knn_novelty import NoveltyArchive
 from freeenergy.rae import RAE
+
+#: Neighbours of the code novelty behind ``RAEGMM.epistemic``.
+EPISTEMIC_K = 10
 
 
 class RAEGMM(RAE):
@@ -52,6 +63,7 @@ class RAEGMM(RAE):
         self.register_buffer("_seen", torch.zeros(int(o["prior_points"]), self.input_dim), persistent=False)
         self._seen_count = 0
         self._steps_since_fit = 0
+        self._codes: NoveltyArchive | None = None  # the codes of the last prior fit
         self.to(device)
 
     def fit_step(self, x: Tensor, *args: Any, **kwargs: Any) -> dict[str, float]:
@@ -80,6 +92,8 @@ class RAEGMM(RAE):
         self.eval()
         codes = torch.cat([self.encode(chunk) for chunk in x.split(4096)])
         self.train(was)
+        self._codes = NoveltyArchive(self.code_dim, capacity=len(codes), k=EPISTEMIC_K, device=codes.device)
+        self._codes.add(codes)
         out = self.code_prior.fit(codes, seed=seed)
         self._steps_since_fit = 0
         return out
@@ -93,6 +107,29 @@ class RAEGMM(RAE):
             return True
         return fitted
 
+    @torch.no_grad()
+    def epistemic(self, x: Tensor, known_mask: Tensor | None = None, draws: int = 4,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Code novelty ``(B,)`` of ``x`` ``(B, D)``: how far the model's code of it lies from what it learned.
+
+        ``n(x) = (1/k) sum_{j=1..k} ||E(x) - c_j||`` with ``c_1..c_k`` the
+        nearest codes among those of the rows the code prior was last fitted
+        to (refitted lazily, as the prior). With ``known_mask`` the unknown
+        entries are first completed ``draws`` times and the novelty is
+        averaged over the completions.
+        """
+        x = self._check_x(x)
+        if not self.refresh_prior() or self._codes is None:
+            raise RuntimeError("RAEGMM.epistemic needs rows seen by fit_step, or fit_prior(x) first")
+        rows = x
+        if known_mask is not None:
+            rows = self.complete(x.repeat(int(draws), 1), known_mask, generator=generator)
+        was = self.training
+        self.eval()
+        scores = torch.cat([self._codes.score(self.encode(chunk)) for chunk in rows.split(4096)])
+        self.train(was)
+        return scores.view(-1, x.shape[0]).mean(0)
+
     def state_dict(self, *args: Any, **kwargs: Any) -> Any:
         """``nn.Module.state_dict`` after ``refresh_prior``, so a saved model samples as this one."""
         self.refresh_prior()
@@ -104,9 +141,13 @@ class RAEGMM(RAE):
         """``RAE.complete`` whose unknown entries start from a prior sample, not from ``x``.
 
         Independent starts per row let repeated completions of one condition
-        spread over its possible outcomes; ``(B, D) -> (B, D)``.
+        spread over its possible outcomes; ``(B, D) -> (B, D)``. With
+        ``condition_dim`` they start from ``N(0, I)``, as in the training of
+        the conditional term.
         """
         x = self._check_x(x)
+        if self.condition_dim:
+            return super().complete(x, known_mask, steps, generator)
         if known_mask.dim() <= 2 and known_mask.shape[-1] == self.input_dim:
             mask = known_mask.to(device=self.device, dtype=torch.bool).expand_as(x)
             x = torch.where(mask, x, self.decode(self.prior_codes(x.shape[0], generator)))

@@ -20,7 +20,7 @@ TINY = {
     "joint_model.py": ["--envs", "noisytv", "--copies", "8", "--steps", "30", "--train-steps", "3",
                        "--conditions", "3", "--k", "4"],
     "generative_table.py": ["--debug", "--seeds", "0", "--presets", "generative-custom"],
-    "novelty_ablation.py": ["--debug", "--seeds", "0", "--settings", "preset", "start=prior (rae_gmm)"],
+    "novelty_ablation.py": ["--debug", "--seeds", "0", "--settings", "preset", "rae_gmm, density_quantile=0.99"],
     "hexamodal_full.py": ["--steps", "2", "--batch", "16", "--samples", "100", "--checkpoint", "h.pt"],
 }
 

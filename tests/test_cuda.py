@@ -184,3 +184,27 @@ def test_checkpoint_saved_on_device_loads_on_cpu(device, tmp_path):
     agent.load_state_dict(ckpt["state"]["agent"])
     obs = env.reset(seed=0)
     assert agent.act(obs).device.type == "cpu"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_novelty_archive_and_conditional_rae(device):
+    """The kNN archive scores as on the CPU; a conditional RAE-GMM trains, completes and scores on the device."""
+    from freeenergy.knn_novelty import NoveltyArchive
+    from freeenergy.models import build_world_model
+
+    g = torch.Generator().manual_seed(0)
+    pts, q = torch.randn(300, 5, generator=g), torch.randn(40, 5, generator=g)
+    scores = []
+    for dev in (torch.device("cpu"), device):
+        arch = NoveltyArchive(5, capacity=200, k=4, device=dev, generator=torch.Generator(device=dev).manual_seed(1),
+                              chunk_elements=1000)
+        arch.add(pts[:200].to(dev))
+        scores.append(arch.score(q.to(dev), population=q.to(dev)).cpu())
+    torch.testing.assert_close(scores[1], scores[0], rtol=1e-4, atol=1e-4)
+    model = build_world_model("rae_gmm", 4, device=device, hidden=16, code_dim=3, condition_dim=2, complete_steps=1,
+                              prior_components=2)
+    for _ in range(5):
+        model.fit_step(torch.randn(64, 4, device=device))
+    mask = torch.tensor([True, True, False, False], device=device)
+    out = model.complete(torch.zeros(8, 4, device=device), mask)
+    assert out.device.type == device.type and model.epistemic(out).shape == (8,)

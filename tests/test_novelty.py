@@ -126,3 +126,31 @@ def test_novelty_preset_runs_at_debug_size(tmp_path):
     assert novel.shape == (round(cfg.novelty.latent_fraction * cfg.data.n), cfg.novelty.wave_length)
     assert final.shape == (cfg.data.n, cfg.novelty.wave_length)
     assert (run_dir / "gallery_round_01.png").is_file()
+
+
+def test_archive_search_raises_novelty_within_the_free_energy_constraint(trained):
+    model, data = trained
+    g = torch.Generator().manual_seed(3)
+    z0 = nv.latent_starts(model, data, 40, "data", g)
+    archive = nv.code_archive(model, data, k=5)
+    feasible = nv.free_energy_constraint(model, data, 0.9)
+    start_ok = feasible(z0)
+    z, trace, accepted = nv.archive_search(model, z0, archive, steps=6, step_size=0.2, feasible=feasible)
+    assert trace.shape == (7, 40) and 0 < accepted <= 1
+    assert float(trace[-1].mean()) > 1.2 * float(trace[0].mean())
+    # A point that started feasible never left the feasible set; one that did not stayed put.
+    assert bool(feasible(z)[start_ok].all()) and torch.equal(z[~start_ok], z0[~start_ok])
+    # A zero threshold forbids every step.
+    never = nv.archive_search(model, z0, archive, 3, 0.2, lambda c: torch.zeros(len(c), dtype=torch.bool))
+    assert torch.equal(never[0], z0) and never[2] == 0.0
+
+
+def test_archive_round_replaces_data_with_its_most_novel_samples(trained):
+    model, data = trained
+    res = nv.archive_round(model, data, data, latent_fraction=0.1, steps=3, step_size=0.2, replace_fraction=0.05,
+                           k=5, generator=torch.Generator().manual_seed(4))
+    assert res.novel.shape == (26, 32) and res.data.shape == data.shape and res.novelty.shape == (4, 26)
+    assert res.replaced_rows.numel() == 13
+    most = res.novelty[-1].argsort(descending=True)[:13]
+    assert torch.equal(res.used_novel_rows, most)
+    torch.testing.assert_close(res.data[res.replaced_rows], res.novel[most])

@@ -2,8 +2,9 @@
 
 Each scored transition is first stored in the online world model's replay,
 then scored by one term of :mod:`agents.terms` (``total``: its free energy,
-mean over members; ``epistemic``: the members' or noise draws' disagreement
-about ``obs_t+1`` given ``(obs_t, action_t)``; ``aleatoric``: total -
+mean over members; ``epistemic``: the world models' own estimate where they
+have one (``rae_gmm``'s code novelty), else the members' or noise draws'
+disagreement about ``obs_t+1`` given ``(obs_t, action_t)``; ``aleatoric``: total -
 epistemic; ``predicted``: the surprise head's estimate). ``learn`` fits the
 model on replay: the parameters keep minimising the surprise that the actions
 may seek (adversarial free energy).
@@ -18,7 +19,7 @@ from torch import Tensor
 from agents.intrinsic import TERMS, SurpriseOptions
 from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
 from agents.online import OnlineWorldModel
-from agents.terms import SURPRISE_TERMS, StepPrediction
+from agents.terms import SURPRISE_TERMS, StepPrediction, model_epistemic
 
 
 class WorldModelSurprise(IntrinsicSource):
@@ -33,7 +34,8 @@ class WorldModelSurprise(IntrinsicSource):
         o = options or SurpriseOptions()
         if o.term not in TERMS:
             raise ValueError(f"surprise term {o.term!r} is invalid: expected one of {', '.join(TERMS)}")
-        if o.term in ("epistemic", "aleatoric") and len(world.members) < 2 and o.draws < 2:
+        own = o.term == "epistemic" and all(hasattr(m, "epistemic") for m in world.members)
+        if o.term in ("epistemic", "aleatoric") and len(world.members) < 2 and o.draws < 2 and not own:
             raise ValueError(f"surprise term {o.term!r} needs an ensemble of >= 2 world models or draws >= 2")
         if o.term == "predicted" and world.surprise_head is None:
             raise ValueError("surprise term 'predicted' needs a world model with a surprise head")
@@ -73,7 +75,9 @@ class WorldModelSurprise(IntrinsicSource):
         guess = torch.cat([known, start], 1).repeat(o.draws, 1)  # obs_t+1 starts at obs_t or the mean
         comp = world.complete(guess, enc.predict_mask)  # (E, M * B, D)
         e, b = comp.shape[0], x.shape[0]
-        pred = StepPrediction(comp.reshape(e, o.draws, b, -1), fe[:, None].expand(e, o.draws, b), enc.next_slice)
+        epistemic = model_epistemic(world.members, comp, o.draws) if o.term == "epistemic" else None
+        pred = StepPrediction(comp.reshape(e, o.draws, b, -1), fe[:, None].expand(e, o.draws, b), enc.next_slice,
+                              epistemic=epistemic)
         return SURPRISE_TERMS[o.term](pred)
 
     def learn(self, steps: int) -> dict[str, float]:

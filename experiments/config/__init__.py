@@ -42,6 +42,10 @@ __all__ = ["AgentConfig", "Config", "ConfigError", "DataConfig", "EnvConfig", "G
            "unknown_key_error"]
 
 
+#: World models with an epistemic estimate of their own (epistemic surprise needs no ensemble).
+MODELS_WITH_EPISTEMIC = ("rae_gmm",)
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     wandb: str = doc("offline", "Weights & Biases mode: offline, online or disabled.")
@@ -99,6 +103,11 @@ class Config:
                  "1 when umbrella.windows > 0 (rare-state biasing)")
         # Rare-state biasing needs the agent's free energy and a hook for the window bias
         # (a planner's score bias or an amortised learner's reward bias).
+        s, o = a.surprise, a.online
+        own = s.term == "epistemic" and self.world_model.name in MODELS_WITH_EPISTEMIC
+        _require(s.term in ("total", "predicted") or o.ensemble >= 2 or s.draws >= 2 or own, "agent.surprise.term",
+                 s.term, "total, or set agent.online.ensemble >= 2 or agent.surprise.draws >= 2 for "
+                 f"epistemic/aleatoric (or world_model.name {' or '.join(MODELS_WITH_EPISTEMIC)} for epistemic)")
         source = a.intrinsic.name
         biasable = a.type in ("fe", "afe") or (a.type == "amortised" and intrinsic_spec(source).world)
         _require(self.run.kind != "agent" or self.umbrella.windows == 0 or biasable, "umbrella.windows",

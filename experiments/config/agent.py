@@ -143,8 +143,6 @@ class AgentConfig:
         s, o = self.surprise, self.online
         require(s.term != "predicted" or o.surprise_head, "online.surprise_head", o.surprise_head,
                 "true when agent.surprise.term is predicted")
-        require(s.term in ("total", "predicted") or o.ensemble >= 2 or s.draws >= 2, "surprise.term", s.term,
-                "total, or set agent.online.ensemble >= 2 or agent.surprise.draws >= 2 for epistemic/aleatoric")
 
 
 def migrate_saved(data: dict) -> dict:

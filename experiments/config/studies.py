@@ -64,10 +64,21 @@ class NoveltyConfig:
     latent_fraction: float = doc(0.1, "Random latent points per round, as a fraction of the data set size.")
     start: str = doc("data", "Where the latent points start: prior (the model's prior codes), data (codes "
                      "of random rows) or code_gaussian (Gaussian fitted to the data's codes).")
-    search_steps: int = doc(10, "Gradient steps up the cycle error ||z - E(D(z))||^2 per round.")
+    objective: str = doc("cycle", "What the search climbs: cycle (the cycle error ||z - E(D(z))||^2, the "
+                         "source's) or archive (novelty: mean distance to the k nearest codes of everything seen "
+                         "or generated and of the population, under the free-energy constraint).")
+    search_steps: int = doc(10, "Gradient steps of the search per round.")
     step_size: float = doc(0.4, "Length of each search step (after normalisation).")
     normalise: str = doc("l2", "Gradient normalisation per point: l2 (unit norm), max (unit max-abs) or none.")
     replace_fraction: float = doc(0.025, "Fraction of the data set replaced by novel samples per round.")
+    k: int = doc(10, "Archive search: neighbours of the novelty score.")
+    fe_quantile: float = doc(0.9, "Archive search: a step is kept while the decoded point's free energy stays "
+                             "below this quantile of the data's.")
+    density_quantile: float = doc(0.0, "Archive search with a code prior (rae_gmm): a step is also kept only "
+                                  "while the code's -log density stays below this quantile of the data codes' "
+                                  "(0: no density constraint).")
+    archive_capacity: int = doc(5000, "Archive search: points kept of everything seen or generated (a "
+                                "reservoir sample beyond that).")
     wave_length: int = doc(64, "Waves data set: samples per waveform.")
     wave_band: tuple[float, ...] = doc((3.0, 5.0), "Waves data set: [lo, hi] frequency band, cycles per window.")
     gallery: int = doc(16, "Novel waveforms drawn in each round's gallery figure.")
@@ -85,6 +96,12 @@ class NoveltyConfig:
         _one_of("novelty.start", self.start, ("prior", "data", "code_gaussian"))
         _require(self.step_size >= 0, "novelty.step_size", self.step_size, "a number >= 0")
         _one_of("novelty.normalise", self.normalise, ("l2", "max", "none"))
+        _one_of("novelty.objective", self.objective, ("cycle", "archive"))
+        _require(self.k >= 1, "novelty.k", self.k, "an integer >= 1")
+        _require(0 < self.fe_quantile <= 1, "novelty.fe_quantile", self.fe_quantile, "a number in (0, 1]")
+        _require(0 <= self.density_quantile <= 1, "novelty.density_quantile", self.density_quantile,
+                 "a number in [0, 1]")
+        _require(self.archive_capacity >= 1, "novelty.archive_capacity", self.archive_capacity, "an integer >= 1")
         _require(0 <= self.replace_fraction <= 1, "novelty.replace_fraction", self.replace_fraction,
                  "a number in [0, 1]")
         _require(self.wave_length >= 8, "novelty.wave_length", self.wave_length, "an integer >= 8")

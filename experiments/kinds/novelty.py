@@ -3,7 +3,9 @@
 ``run(ctx)`` for ``run.kind: novelty``. Draws ``data.n`` sine and square
 waves in the band ``novelty.wave_band``; trains the world model (an RAE by
 default) for ``novelty.initial_epochs``; then, for each of ``novelty.rounds``
-rounds: searches latent space for hard-to-code points (see
+rounds: searches latent space for hard-to-code points
+(``novelty.objective: cycle``) or for codes novel against an archive of all
+it has seen and generated, under a free-energy constraint (``archive``; see
 :mod:`freeenergy.novelty`), decodes them, replaces
 ``novelty.replace_fraction`` of the data with them, and trains
 ``novelty.epochs`` more epochs.
@@ -16,7 +18,9 @@ Per round it records (``rounds`` in the summary, and ``novelty/...`` scalars):
   and count of distinct spectral peaks;
 - ``noise_like_fraction``: novel samples whose spectral flatness is
   noise-like; ``novel_entropy``: dominant-frequency entropy of the novel
-  samples alone; ``cycle_error_start`` / ``_end``: the search's mean cycle error.
+  samples alone; ``cycle_error_start`` / ``_end``: the search's mean cycle error;
+  with the archive objective also ``novelty_start`` / ``_end`` (mean novelty of
+  the population) and ``accepted`` (share of steps the constraint allowed).
 
 Files: ``gallery_round_XX.png`` (novel waveforms), ``novel_round_XX.npy``
 (all novel samples of the round), ``data_initial.npy`` and ``data_final.npy``.
@@ -33,6 +37,7 @@ from experiments.config import ConfigError, to_dict
 from experiments.context import RunContext
 from freeenergy import novelty as nv
 from freeenergy import spectral as sp
+from freeenergy.knn_novelty import NoveltyArchive
 from freeenergy.models import build_from_settings
 from freeenergy.waves import make_waves
 from freeenergy.world_model import WorldModel
@@ -61,6 +66,9 @@ def round_record(res: Any, novel_np: np.ndarray, errors: tuple[np.ndarray, ...],
         "novel_error_median": float(np.median(err_novel)),
         "data_error_median": float(np.median(err_data)),
         "noise_error_median": float(np.median(err_noise)),
+        **({} if res.novelty is None else {"novelty_start": float(res.novelty[0].mean()),
+                                           "novelty_end": float(res.novelty[-1].mean()),
+                                           "accepted": float(res.accepted)}),
     }
 
 
@@ -69,17 +77,32 @@ def build_model(cfg: Any, dim: int, device: Any) -> WorldModel:
     return build_from_settings(cfg.world_model.name, dim, to_dict(cfg.world_model), device)
 
 
-def _saver(ctx: RunContext, model: Any, gen: torch.Generator, dev_gen: torch.Generator, initial: dict) -> Any:
+def _saver(ctx: RunContext, model: Any, gen: torch.Generator, dev_gen: torch.Generator, initial: dict,
+           seen: NoveltyArchive) -> Any:
     """``save(round, data, rounds, seconds)``: a checkpoint after a finished round (0: initial training)."""
     def save(r: int, data: torch.Tensor, rounds: list, seconds: float) -> None:
         ctx.save_checkpoint({"step": r, "rounds": rounds, "initial": initial, "data": data.detach().cpu(),
                              "model": model.state_dict(), "optimiser": model.optimiser().state_dict(),
-                             "gen": gen.get_state(), "dev_gen": dev_gen.get_state(), "seconds": seconds})
+                             "gen": gen.get_state(), "dev_gen": dev_gen.get_state(), "seconds": seconds,
+                             "seen": seen.state_dict()})
     return save
 
 
+def search_round(model: Any, data: torch.Tensor, seen: NoveltyArchive, nc: Any, gen: torch.Generator) -> Any:
+    """One round's search and replacement by ``novelty.objective``; the archive objective archives its samples."""
+    if nc.objective == "cycle":
+        return nv.novelty_round(model, data, nc.latent_fraction, nc.search_steps, nc.step_size, nc.normalise,
+                                nc.start, nc.replace_fraction, gen)
+    res = nv.archive_round(model, data, seen.archive, latent_fraction=nc.latent_fraction, steps=nc.search_steps,
+                           step_size=nc.step_size, how=nc.normalise, start=nc.start,
+                           replace_fraction=nc.replace_fraction, k=nc.k, fe_quantile=nc.fe_quantile,
+                           density_quantile=nc.density_quantile, generator=gen)
+    seen.add(res.novel.detach())
+    return res
+
+
 def _start_or_resume(ctx: RunContext, model: Any, data: torch.Tensor, gen: torch.Generator,
-                     dev_gen: torch.Generator) -> tuple[torch.Tensor, dict, list[dict], float]:
+                     dev_gen: torch.Generator, seen: NoveltyArchive) -> tuple[torch.Tensor, dict, list[dict], float]:
     """(data, initial spectra, rounds done, clock start): a fresh start trains the model and
     checkpoints round 0; a resume restores the rounds, model, optimiser, data and generators."""
     nc = ctx.cfg.novelty
@@ -90,12 +113,15 @@ def _start_or_resume(ctx: RunContext, model: Any, data: torch.Tensor, gen: torch
         t0 = time.perf_counter()
         metrics = nv.train_epochs(model, data, nc.initial_epochs, ctx.cfg.world_model.batch_size, gen)
         ctx.log({f"world_model/{k}": v for k, v in metrics.items()}, step=0)
-        _saver(ctx, model, gen, dev_gen, initial)(0, data, [], 0.0)
+        seen.add(data)
+        _saver(ctx, model, gen, dev_gen, initial, seen)(0, data, [], 0.0)
         return data, initial, [], t0
     model.load_state_dict(resume["model"])
     model.optimiser().load_state_dict(resume["optimiser"])
     gen.set_state(resume["gen"])
     dev_gen.set_state(resume["dev_gen"])
+    if "seen" in resume:
+        seen.load_state_dict(resume["seen"])
     ctx.restore_rng()  # building the model drew from the global RNG
     return (resume["data"].to(ctx.device), dict(resume["initial"]), list(resume["rounds"]),
             time.perf_counter() - float(resume["seconds"]))
@@ -118,13 +144,13 @@ def run(ctx: RunContext) -> dict:
         raise ConfigError(f"world_model.name={cfg.world_model.name!r} has no encoder/decoder for novelty search; "
                           "expected an autoencoder-style model")
     bs = cfg.world_model.batch_size
-    data, initial, rounds, t0 = _start_or_resume(ctx, model, data, gen, dev_gen)
-    save = _saver(ctx, model, gen, dev_gen, initial)
+    seen = NoveltyArchive(nc.wave_length, capacity=nc.archive_capacity, k=nc.k, device=dev, generator=dev_gen)
+    data, initial, rounds, t0 = _start_or_resume(ctx, model, data, gen, dev_gen, seen)
+    save = _saver(ctx, model, gen, dev_gen, initial, seen)
 
     bar = ctx.progress(nc.rounds, "novelty rounds", initial=len(rounds))
     for r in range(len(rounds) + 1, nc.rounds + 1):
-        res = nv.novelty_round(model, data, nc.latent_fraction, nc.search_steps, nc.step_size, nc.normalise,
-                               nc.start, nc.replace_fraction, gen)
+        res = search_round(model, data, seen, nc, gen)
         novel = res.novel.detach()
         novel_np = novel.cpu().numpy()
         err_novel = reconstruction_error(model, novel, dev_gen)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from agents.encoding import RunningNorm
 from agents.intrinsic import RNDOptions
 from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
+from agents.protocol import Metrics
 
 CLIP = 5.0
 
@@ -108,14 +109,14 @@ class RND(IntrinsicSource):
         assert self.rows is not None, "score a batch before training on its minibatches"
         return {"rnd_loss": self._step(self.rows[idx])}
 
-    def learn(self, steps: int) -> dict[str, float]:
+    def learn(self, steps: int) -> Metrics:
         """Without minibatch steps since the last score: ``steps`` steps on the scored batch. Then the
         observation statistics take in the batch."""
-        out: dict[str, float] = {}
+        out: Metrics = {}
         if self.rows is not None and self._trained == 0 and steps > 0:
             for _ in range(int(steps)):
                 loss = self._step(self.rows)
-            out["rnd/loss"] = float(loss)
+            out["rnd/loss"] = loss
         if self._raw is not None:
             self.norm.update(self._raw)
             self._raw = None

@@ -18,6 +18,7 @@ from torch import Tensor
 from agents.intrinsic import TERMS, SurpriseOptions
 from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
 from agents.online import OnlineWorldModel
+from agents.protocol import Metrics
 from agents.terms import SURPRISE_TERMS, StepPrediction
 
 
@@ -76,7 +77,7 @@ class WorldModelSurprise(IntrinsicSource):
         pred = StepPrediction(comp.reshape(e, o.draws, b, -1), fe[:, None].expand(e, o.draws, b), enc.next_slice)
         return SURPRISE_TERMS[o.term](pred)
 
-    def learn(self, steps: int) -> dict[str, float]:
+    def learn(self, steps: int) -> Metrics:
         return {f"world_model/{k}": v for k, v in self.world.fit(steps).items()}
 
     def state_dict(self) -> dict:

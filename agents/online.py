@@ -72,6 +72,7 @@ class OnlineWorldModel:
         self.samples_per_transition = float(samples_per_transition)
         self.fit_steps = 0
         self.rows_fitted = 0  # rows member 0 trained on, over all fits
+        self.last_batch = self.batch_size  # rows per member and step of the latest fit
         self._added_at_fit = 0  # replay.added at the latest fit
         self.last_metrics: dict[str, Tensor] = {}
         self._last_slots: Tensor | None = None  # replay slots of the latest observe
@@ -123,6 +124,7 @@ class OnlineWorldModel:
                         metrics["surprise_head_error"] = self._fit_head(m, x)
             self.fit_steps += 1
         self.rows_fitted += int(steps) * size
+        self.last_batch = size
         self.last_metrics = metrics
         return metrics
 

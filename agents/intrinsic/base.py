@@ -29,7 +29,15 @@ from torch import Tensor
 from agents.encoding import RunningNorm
 from agents.protocol import Metrics
 
-CHUNK = 32768  # rows scored per forward pass (bounds memory at large T * N)
+CHUNK = 32768  # rows scored per forward pass on a GPU (bounds memory at large T * N)
+#: On a CPU: a pass's layer outputs stay in cache (the RAE of throughput.py scores 32,768 rows
+#: 2.3 times faster in chunks of 4,096 than in one).
+CPU_CHUNK = 4096
+
+
+def chunks(rows: Tensor) -> list[Tensor]:
+    """``rows`` ``(B, ...)`` cut into the blocks a source scores one forward pass at a time."""
+    return list(rows.split(CPU_CHUNK if rows.device.type == "cpu" else CHUNK))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from agents.encoding import RunningNorm
 from agents.intrinsic import RNDOptions
-from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
+from agents.intrinsic.base import IntrinsicSource, Transitions, chunks
 from agents.protocol import Metrics
 
 CLIP = 5.0
@@ -93,7 +93,7 @@ class RND(IntrinsicSource):
         self.rows = self.norm.normalise(batch.next_obs).clamp(-CLIP, CLIP)
         self._trained = 0
         with torch.no_grad():
-            return torch.cat([self.error(self.rows[i:i + CHUNK]) for i in range(0, self.rows.shape[0], CHUNK)])
+            return torch.cat([self.error(block) for block in chunks(self.rows)])
 
     def _step(self, z: Tensor) -> Tensor:
         keep = torch.rand(z.shape[0], device=z.device, generator=self.generator) < self.options.fraction

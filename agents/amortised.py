@@ -54,7 +54,8 @@ class AmortisedAgent(Agent):
         action_start: the first action's index (``Discrete.start``).
         objective: ``MAXIMISE``: the bonus is +surprise (adversarial); ``MINIMISE``: -surprise.
         warmup_steps: random steps per copy that initialise the observation statistics.
-        fit_ratio: world-model steps per env step (run at the end of each rollout).
+        fit_ratio: world-model steps per env step (run at the end of each rollout; each step's batch
+            grows with the copies, see ``OnlineWorldModel.samples_per_transition``).
         context: ``(N, C)`` features appended to each copy's policy input (the learner's
             ``obs_dim`` is then ``obs_dim + C``); None: none.
         device: where everything lives.

@@ -4,7 +4,16 @@ A small torch-native PPO learner (Schulman et al. 2017) written for the
 project's batched twins: ``N`` copies act with one forward pass, ``T`` steps x
 ``N`` copies form one batch, and everything stays a tensor on one device (no
 numpy round trips, no per-copy Python loops; the only Python loop runs over the
-``T`` steps of generalised advantage estimation).
+``T`` steps of generalised advantage estimation), and nothing is read back to the
+host: the metrics of an update are 0-d tensors until the run logs them.
+
+``agent.ppo.compile`` compiles the policy forward, advantage estimation and the
+minibatch loss with ``torch.compile`` (``mode="reduce-overhead"`` on a GPU: each is
+replayed as one CUDA graph); it is meant for GPUs, where the eager step is many small
+kernel launches. On a CPU it does not pay: inductor's kernels for these small
+networks ran slower than eager ones (``benchmarks/results/throughput.json`` has
+both). The random draws stay outside the compiled functions, so both paths draw
+the same numbers and agree to float rounding (``tests/test_amortised.py``).
 
 Two value heads, as random network distillation (Burda et al. 2018) needs: an
 *extrinsic* head on episodic returns (an episode end cuts the bootstrap) and an

@@ -199,8 +199,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--cuda-envs", type=int, nargs="+", default=[1024, 8192, 32768, 131072], help="copies on CUDA")
     p.add_argument("--bonus", nargs="+", default=["none", "afe"], choices=("none", "afe", "fe", "rnd"),
                    help="the amortised agent's agent.intrinsic.name (its bonus), one row each")
-    p.add_argument("--compile", nargs="+", default=["off", "on"], choices=("off", "on"),
-                   help="agent.ppo.compile of the amortised rows (eager, compiled), one row each")
+    p.add_argument("--compile", nargs="+", default=None, choices=("off", "on"),
+                   help="agent.ppo.compile of the amortised rows, one row each (default: off on; --quick: off)")
     p.add_argument("--repeats", type=int, default=3, help="turns (anchor, then every amortised row) per copies")
     p.add_argument("--steps", type=int, default=65536, help="timed env steps per amortised run (all copies)")
     p.add_argument("--anchor-steps", type=int, default=0, help="env steps per anchor row (0: 8 x --steps; at "
@@ -225,7 +225,8 @@ def parse() -> argparse.Namespace:
     if args.quick:
         args.envs, args.cuda_envs, args.steps, args.rollout, args.repeats = [16], [64], 64, 4, 1
         args.sb3_steps, args.sb3_settings, args.anchor_steps = 64, "zoo", 128
-    args.compile = [c == "on" for c in dict.fromkeys(args.compile)]
+    chosen = args.compile or (["off"] if args.quick else ["off", "on"])
+    args.compile = [c == "on" for c in dict.fromkeys(chosen)]
     return args
 
 

@@ -83,6 +83,9 @@ CASES = {
     "cartpole-none": ({"id": "freeenergy/CartPole-v1", "num_envs": 16}, {"name": "none"}),
     "fourrooms-rnd": ({"id": "freeenergy/FourRooms-v0", "num_envs": 8}, {"name": "rnd"}),
     "fourrooms-count": ({"id": "freeenergy/FourRooms-v0", "num_envs": 8}, {"name": "count"}),
+    "noisytv-afe": ({"id": "freeenergy/NoisyTV-v0", "num_envs": 8}, {"name": "afe"}),  # env metrics
+    "deepsea-afe": ({"id": "freeenergy/DeepSea-v0", "num_envs": 8}, {"name": "afe"}),  # success, counters
+    "darkroom-fe": ({"id": "freeenergy/DarkRoom-v0", "num_envs": 8}, {"name": "fe"}),  # late metrics
 }
 
 

@@ -36,7 +36,7 @@ from agents.encoding import RunningNorm
 from agents.intrinsic.base import IntrinsicSource, ReturnNormaliser, Transitions
 from agents.objective import Objective
 from agents.ppo import PPOLearner, RolloutBuffer
-from agents.protocol import Agent, Step
+from agents.protocol import Agent, Metrics, Step
 from agents.rare_state import RewardBias
 
 CLIP = 5.0  # normalised observations are clipped to [-5, 5] (Burda et al. 2018)
@@ -54,7 +54,8 @@ class AmortisedAgent(Agent):
         action_start: the first action's index (``Discrete.start``).
         objective: ``MAXIMISE``: the bonus is +surprise (adversarial); ``MINIMISE``: -surprise.
         warmup_steps: random steps per copy that initialise the observation statistics.
-        fit_ratio: world-model steps per env step (run at the end of each rollout).
+        fit_ratio: world-model steps per env step (run at the end of each rollout; each step's batch
+            grows with the copies, see ``OnlineWorldModel.samples_per_transition``).
         context: ``(N, C)`` features appended to each copy's policy input (the learner's
             ``obs_dim`` is then ``obs_dim + C``); None: none.
         device: where everything lives.
@@ -89,7 +90,7 @@ class AmortisedAgent(Agent):
         self.steps = 0
         self._surprise: Tensor | None = None  # (T, N) raw surprise of the finished rollout
         self._next_obs: Tensor | None = None
-        self.last_metrics: dict[str, float] = {}
+        self.last_metrics: Metrics = {}
 
     def normalise(self, obs: Tensor) -> Tensor:
         """``(..., O)`` observations whitened by the running statistics and clipped to [-5, 5]."""
@@ -169,8 +170,8 @@ class AmortisedAgent(Agent):
         if self.buf.t > 0:  # 0: a warm-up step, not in the rollout
             self.buf.dones[self.buf.t - 1] |= mask.to(self.device).bool()
 
-    def update(self) -> dict[str, float]:
-        """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics."""
+    def update(self) -> Metrics:
+        """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics (0-d tensors)."""
         if self._surprise is None:
             return self.last_metrics
         s, self._surprise = self._surprise, None
@@ -187,15 +188,14 @@ class AmortisedAgent(Agent):
         hook = self.source.minibatch if self.source.trains_in_minibatches else None
         last_obs = self._next_obs
         # the observation after the rollout: the env's next obs (its autoreset start where an episode ended)
-        metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus, self.policy_input(last_obs),
-                                                                  hook).items()}
+        metrics: Metrics = {f"ppo/{k}": v for k, v in self.learner.update(self.buf, bonus,
+                                                                           self.policy_input(last_obs), hook).items()}
         self.obs_norm.update(self.raw_next.reshape(-1, self.raw_next.shape[-1]))
         metrics.update(self.source.learn(self.fit_ratio * self.buf.steps))
-        stats = torch.stack([s.mean(), bonus.abs().mean(), penalty.mean()]).tolist()
-        metrics.update({"bonus/surprise": stats[0], "bonus/normalised": stats[1],
+        metrics.update({"bonus/surprise": s.mean(), "bonus/normalised": bonus.abs().mean(),
                         "bonus/return_std": self.returns.std})
         if self.reward_bias is not None:
-            metrics["bonus/window_penalty"] = stats[2]
+            metrics["bonus/window_penalty"] = penalty.mean()
         self.buf.t = 0
         self.last_metrics = metrics
         return metrics

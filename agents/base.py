@@ -21,7 +21,7 @@ from torch import Tensor
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner, ScoreBias
-from agents.protocol import Agent, Step
+from agents.protocol import Agent, Metrics, Step
 from agents.terms import StepPrediction, model_epistemic, step_score
 
 
@@ -157,8 +157,8 @@ class PlanningAgent(Agent):
         x = self.world.observe(obs, actions, next_obs, weights)
         return self.world.free_energy(x, self.fe_draws)
 
-    def update(self) -> dict[str, float]:
-        """``fit_ratio`` world-model steps; returns the world model's metrics."""
+    def update(self) -> Metrics:
+        """``fit_ratio`` world-model steps; returns the world model's metrics (0-d tensors)."""
         return self.world.fit(self.fit_ratio)
 
     def interval_metrics(self) -> dict[str, float]:
@@ -168,7 +168,7 @@ class PlanningAgent(Agent):
         return {"agent/plan_surprise": float(self.last_plan["surprise"].mean())}
 
     @property
-    def last_metrics(self) -> dict[str, float]:
+    def last_metrics(self) -> Metrics:
         """The world model's metrics of its latest fit."""
         return self.world.last_metrics
 

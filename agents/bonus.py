@@ -34,6 +34,7 @@ from agents.intrinsic.base import IntrinsicSource, Transitions
 from agents.intrinsic.surprise import WorldModelSurprise
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
+from agents.protocol import Metrics, host_metrics
 from freeenergy.models import build_world_model
 
 
@@ -66,7 +67,7 @@ class BonusTransform:
         self.fit_ratio, self.fit_every = int(fit_ratio), int(fit_every)
         self.calls = 0
         self.last_surprise: Tensor | None = None
-        self.last_metrics: dict[str, float] = {}
+        self.last_metrics: Metrics = {}
 
     def __call__(self, obs: Tensor, actions: Tensor, next_obs: Tensor, reward: Tensor,
                  map_xy: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -139,7 +140,7 @@ class SurpriseBonusVecEnv(VecEnvWrapper):
 
     def pop_stats(self) -> dict[str, float]:
         """Mean surprise since the last call, plus the source's last learning metrics."""
-        out = dict(self.transform.last_metrics)
+        out = host_metrics(self.transform.last_metrics)
         if self.surprise_count:
             out["bonus/surprise"] = self.surprise_sum / self.surprise_count
         self.surprise_sum, self.surprise_count = 0.0, 0

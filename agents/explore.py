@@ -30,6 +30,8 @@ class Visitation:
         self.device = torch.device(device)
         self.counts = torch.zeros(self.num_cells, dtype=torch.long, device=self.device)
         self.env_visited = torch.zeros(num_envs, self.num_cells, dtype=torch.bool, device=self.device)
+        self._copies = torch.arange(num_envs, device=self.device)
+        self._ones = torch.ones(num_envs, dtype=torch.long, device=self.device)
         # Whether the denominator of coverage is the env's reachable set or every map cell.
         self.knows_reachable = reachable is not None
         mask = torch.zeros(self.num_cells, dtype=torch.bool, device=self.device)
@@ -47,8 +49,9 @@ class Visitation:
     def add(self, cells: Tensor) -> None:
         """Record one visit of each copy: ``cells`` ``(N,)`` long."""
         cells = cells.to(self.device).long().reshape(-1)
-        self.counts += torch.bincount(cells, minlength=self.num_cells)
-        self.env_visited[torch.arange(cells.numel(), device=self.device), cells] = True
+        # index_add_, not bincount: on a GPU bincount reads the largest index back to the host.
+        self.counts.index_add_(0, cells, self._ones[: cells.numel()])
+        self.env_visited[self._copies[: cells.numel()], cells] = True
 
     @property
     def visited(self) -> Tensor:

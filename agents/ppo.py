@@ -4,7 +4,16 @@ A small torch-native PPO learner (Schulman et al. 2017) written for the
 project's batched twins: ``N`` copies act with one forward pass, ``T`` steps x
 ``N`` copies form one batch, and everything stays a tensor on one device (no
 numpy round trips, no per-copy Python loops; the only Python loop runs over the
-``T`` steps of generalised advantage estimation).
+``T`` steps of generalised advantage estimation), and nothing is read back to the
+host: the metrics of an update are 0-d tensors until the run logs them.
+
+``agent.ppo.compile`` compiles the policy forward, advantage estimation and the
+minibatch loss with ``torch.compile`` (``mode="reduce-overhead"`` on a GPU: each is
+replayed as one CUDA graph); it is meant for GPUs, where the eager step is many small
+kernel launches. On a CPU it does not pay: inductor's kernels for these small
+networks ran slower than eager ones (``benchmarks/results/throughput.json`` has
+both). The random draws stay outside the compiled functions, so both paths draw
+the same numbers and agree to float rounding (``tests/test_amortised.py``).
 
 Two value heads, as random network distillation (Burda et al. 2018) needs: an
 *extrinsic* head on episodic returns (an episode end cuts the bootstrap) and an
@@ -19,6 +28,7 @@ measures the difference side by side.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -134,6 +144,13 @@ MinibatchHook = Callable[[Tensor], dict[str, Tensor]]
 class PPOLearner:
     """Clipped-objective PPO over a :class:`RolloutBuffer`.
 
+    The tensor work is three pure functions of tensors: the policy forward
+    (:meth:`policy`), advantage estimation (:meth:`gae_pair`) and a minibatch's
+    loss (:meth:`loss`); with ``settings.compile`` each is ``torch.compile``-d (with
+    CUDA graphs on a GPU), and the rest (random draws, the optimiser) stays as it
+    is, so the two paths draw the same random numbers. Nothing is read back to
+    the host: ``update`` returns its metrics as 0-d tensors.
+
     Args:
         obs_dim: policy input width.
         num_actions: Discrete action count.
@@ -148,36 +165,93 @@ class PPOLearner:
                  int_coef: float, device: torch.device, generator: torch.Generator | None = None) -> None:
         self.s = settings
         self.ext_coef, self.int_coef = float(ext_coef), float(int_coef)
-        self.device = device
+        self.device = torch.device(device)
         self.generator = generator
+        self.num_actions = int(num_actions)
         self.net = ActorCritic(obs_dim=obs_dim, num_actions=num_actions, hidden=settings.hidden,
                                fourier=settings.fourier, fourier_scale=settings.fourier_scale).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=settings.lr, eps=1e-5)
         self.updates = 0
+        self._policy, self._gae_pair, self._loss = self.policy, self.gae_pair, self.loss
+        if settings.compile:
+            # CUDA graphs ("reduce-overhead") replay each compiled graph as one launch on a GPU.
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self._policy, self._gae_pair, self._loss = (
+                torch.compile(f, mode=mode) for f in (self.policy, self.gae_pair, self.loss))
 
+    def _compiled_call(self, fn: Callable[..., Any], *args: Tensor) -> Any:
+        """``fn(*args)``; a compiled call starts a new CUDA-graph step and hands back copies of its
+        outputs (a replay overwrites the graph's own output memory)."""
+        if not self.s.compile:
+            return fn(*args)
+        torch.compiler.cudagraph_mark_step_begin()
+        out = fn(*args)
+        return tuple(o.clone() for o in out) if isinstance(out, tuple) else {k: v.clone() for k, v in out.items()}
+
+    # ------------------------------------------------------------ the pure tensor functions
+    def policy(self, obs: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Actions ``(N,)`` drawn with uniforms ``u`` ``(N, A)`` (Gumbel-max), their log-probabilities
+        ``(N,)`` and values ``(N, 2)`` for policy inputs ``obs`` ``(N, O)``."""
+        logits, values = self.net(obs)
+        logp_all = torch.log_softmax(logits, -1)
+        actions = (logp_all - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max: a draw from the policy
+        return actions, logp_all.gather(1, actions[:, None]).squeeze(1), values
+
+    def gae_pair(self, rewards: Tensor, values: Tensor, dones: Tensor, int_rewards: Tensor,
+                 next_value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Combined advantages ``(T, N)``, both heads' returns ``(T, N, 2)`` and the intrinsic advantages
+        ``(T, N)`` of a rollout (extrinsic ``rewards``, ``values`` ``(T, N, 2)``, ``dones``, ``int_rewards``;
+        ``next_value`` ``(N, 2)``)."""
+        s = self.s
+        a_ext, r_ext = gae(rewards, values[..., 0], next_value[:, 0], dones, s.gamma, s.gae_lambda)
+        a_int, r_int = gae(int_rewards, values[..., 1], next_value[:, 1], None, s.gamma_int, s.gae_lambda)
+        return self.ext_coef * a_ext + self.int_coef * a_int, torch.stack([r_ext, r_int], -1), a_int
+
+    def loss(self, obs: Tensor, act: Tensor, logp0: Tensor, adv: Tensor, ret: Tensor
+             ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The clipped PPO loss of one minibatch ``(M, ...)`` and its named terms (detached)."""
+        logits, values = self.net(obs)
+        logp_all = torch.log_softmax(logits, -1)
+        logp = logp_all.gather(1, act[:, None]).squeeze(1)
+        ratio = (logp - logp0).exp()
+        adv = (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
+        clip = self.s.clip
+        pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+        v_loss = 0.5 * (values - ret).pow(2).mean(0)  # (2,): extrinsic, intrinsic
+        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+        loss = pg - self.s.ent_coef * entropy + self.s.vf_coef * v_loss.sum()
+        with torch.no_grad():
+            kl = ((ratio - 1) - (logp - logp0)).mean()
+            clipped = ((ratio - 1).abs() > clip).float().mean()
+        return loss, {"policy_loss": pg.detach(), "value_loss_ext": v_loss[0].detach(),
+                      "value_loss_int": v_loss[1].detach(), "entropy": entropy.detach(), "approx_kl": kl,
+                      "clip_fraction": clipped}
+
+    # ------------------------------------------------------------ acting and learning
     @torch.no_grad()
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sampled actions ``(N,)`` long, their log-probabilities ``(N,)`` and values ``(N, 2)``."""
-        logits, values = self.net(obs)
-        logp_all = torch.log_softmax(logits, -1)
-        u = torch.rand(logits.shape, device=logits.device, generator=self.generator).clamp_(1e-10, 1.0)
-        actions = (logp_all - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max: a draw from the policy
-        return actions, logp_all.gather(1, actions[:, None]).squeeze(1), values
+        u = torch.rand((obs.shape[0], self.num_actions), device=obs.device, generator=self.generator)
+        return self._compiled_call(self._policy, obs, u.clamp_(1e-10, 1.0))
 
     @torch.no_grad()
     def values(self, obs: Tensor) -> Tensor:
         return self.net.value(obs)
 
-    def advantages(self, buf: RolloutBuffer, int_rewards: Tensor, next_obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Combined advantages ``(T, N)`` and both heads' returns ``(T, N, 2)``."""
-        nv = self.values(next_obs)
-        a_ext, r_ext = gae(buf.rewards, buf.values[..., 0], nv[:, 0], buf.dones, self.s.gamma, self.s.gae_lambda)
-        a_int, r_int = gae(int_rewards, buf.values[..., 1], nv[:, 1], None, self.s.gamma_int, self.s.gae_lambda)
-        return self.ext_coef * a_ext + self.int_coef * a_int, torch.stack([r_ext, r_int], -1), a_int
+    @torch.no_grad()
+    def advantages(self, buf: RolloutBuffer, int_rewards: Tensor, next_obs: Tensor
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+        """Combined advantages ``(T, N)``, both heads' returns ``(T, N, 2)`` and the intrinsic advantages
+        ``(T, N)`` of ``buf``."""
+        return self._compiled_call(self._gae_pair, buf.rewards, buf.values, buf.dones, int_rewards,
+                                   self.values(next_obs))
 
     def update(self, buf: RolloutBuffer, int_rewards: Tensor, next_obs: Tensor,
-               hook: MinibatchHook | None = None) -> dict[str, float]:
-        """``epochs`` x ``minibatches`` clipped steps; ``hook(rows)`` runs on every minibatch's row indices."""
+               hook: MinibatchHook | None = None) -> dict[str, Tensor]:
+        """``epochs`` x ``minibatches`` clipped steps; ``hook(rows)`` runs on every minibatch's row indices.
+
+        Returns the mean of each term over the steps, as 0-d tensors (nothing is read back).
+        """
         adv, ret, _ = self.advantages(buf, int_rewards, next_obs)
         n = buf.steps * buf.num_envs
         obs, act = buf.obs.reshape(n, -1), buf.actions.reshape(n)
@@ -192,31 +266,21 @@ class PPOLearner:
                 if hook is not None:
                     terms.update(hook(idx))
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach()
+                    sums[k] = v.detach() if k not in sums else sums[k] + v.detach()
         self.updates += 1
         count = self.s.epochs * max(n // size, 1)
-        return {k: float(v) / count for k, v in sums.items()}  # one host sync per update
+        return {k: v / count for k, v in sums.items()}
 
     def _step(self, obs: Tensor, act: Tensor, logp0: Tensor, adv: Tensor, ret: Tensor) -> dict[str, Tensor]:
-        logits, values = self.net(obs)
-        logp_all = torch.log_softmax(logits, -1)
-        logp = logp_all.gather(1, act[:, None]).squeeze(1)
-        ratio = (logp - logp0).exp()
-        adv = (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
-        clip = self.s.clip
-        pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
-        v_loss = 0.5 * (values - ret).pow(2).mean(0)  # (2,): extrinsic, intrinsic
-        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
-        loss = pg - self.s.ent_coef * entropy + self.s.vf_coef * v_loss.sum()
+        """One optimiser step on a minibatch; its terms."""
+        if self.s.compile:
+            torch.compiler.cudagraph_mark_step_begin()
+        loss, terms = self._loss(obs, act, logp0, adv, ret)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.s.max_grad_norm)
         self.opt.step()
-        with torch.no_grad():
-            kl = ((ratio - 1) - (logp - logp0)).mean()
-            clipped = ((ratio - 1).abs() > clip).float().mean()
-        return {"policy_loss": pg, "value_loss_ext": v_loss[0], "value_loss_int": v_loss[1], "entropy": entropy,
-                "approx_kl": kl, "clip_fraction": clipped}
+        return {k: v.clone() for k, v in terms.items()} if self.s.compile else terms
 
     def state_dict(self) -> dict:
         return {"net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},

@@ -26,3 +26,6 @@ class PPOSettings(Settings):
                            at_least(0, True))
     fourier_scale: float = setting(5.0, "Std of the Fourier features' frequencies, per normalised input unit.",
                                    above(0))
+    compile: bool = setting(False, "torch.compile the policy forward, advantage estimation and the minibatch "
+                            "loss (CUDA graphs on a GPU): for GPUs, after a compilation of a minute or so; on a CPU "
+                            "it does not pay. Results equal the eager ones to float rounding.")

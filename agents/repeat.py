@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from agents.protocol import Agent, Step
+from agents.protocol import Agent, Metrics, Step
 
 
 class ActionRepeat(Agent):
@@ -82,7 +82,7 @@ class ActionRepeat(Agent):
             return torch.zeros(0, device=self.agent.device)
         return self.agent.record(self._start_obs[close], self._held[close], next_obs[close])
 
-    def update(self) -> dict[str, float]:
+    def update(self) -> Metrics:
         """The wrapped agent's update once per decision; its last metrics in between."""
         if self._k % self.repeat:
             return self.agent.last_metrics

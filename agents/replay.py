@@ -32,6 +32,8 @@ class ReplayBuffer:
         self.pos = 0
         self.size = 0
         self.added = 0
+        #: False while every weight is 1 (no sampler has weighted a row): draws then need no weights.
+        self.weighted = False
 
     def __len__(self) -> int:
         return self.size
@@ -48,6 +50,7 @@ class ReplayBuffer:
         idx = (self.pos + torch.arange(b, device=self.device)) % self.capacity
         self.rows[idx] = rows
         self.weights[idx] = 1.0 if weights is None else weights.detach().to(self.device, torch.float32).reshape(-1)
+        self.weighted |= weights is not None
         self.pos = int((self.pos + b) % self.capacity)
         self.size = min(self.size + b, self.capacity)
         return idx
@@ -55,6 +58,7 @@ class ReplayBuffer:
     def set_weights(self, idx: Tensor, weights: Tensor) -> None:
         """Overwrite the importance weights of slots ``idx`` ``(K,)``."""
         self.weights[idx.to(self.device)] = weights.to(self.device, torch.float32)
+        self.weighted = True
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None
                ) -> tuple[Tensor, Tensor, Tensor]:
@@ -87,8 +91,9 @@ class ReplayBuffer:
         return {"rows": self.rows[idx].cpu(), "weights": self.weights[idx].cpu(), "added": self.added}
 
     def load_state_dict(self, state: dict) -> None:
-        self.pos, self.size = 0, 0
+        self.pos, self.size, self.weighted = 0, 0, False
         rows = state["rows"]
         if rows.shape[0]:
             self.add(rows, state["weights"])
+            self.weighted = bool((state["weights"] != 1).any())  # read once, on loading
         self.added = int(state.get("added", self.size))

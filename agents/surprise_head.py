@@ -46,10 +46,10 @@ class SurpriseHead(nn.Module):
         values = self(rows).view(b, num_actions)
         return objective.best(values, 1)
 
-    def fit_step(self, known: Tensor, target: Tensor) -> float:
-        """One regression step towards ``target`` ``(B,)``; returns the squared error."""
+    def fit_step(self, known: Tensor, target: Tensor) -> Tensor:
+        """One regression step towards ``target`` ``(B,)``; returns the squared error (0-d, on the device)."""
         loss = (self(known) - target.detach()).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return float(loss.detach())
+        return loss.detach()

@@ -319,8 +319,12 @@ class TwinEnv(BatchedEnv):
             if a.is_floating_point():
                 raise TypeError(f"Discrete actions must be integer indices, got dtype {a.dtype}")
             a = a.long()
-            if a.device.type == "cpu" and n and (int(a.min()) < 0 or int(a.max()) >= space.n):
-                raise ValueError(f"actions must lie in [0, {space.n}), got min {int(a.min())} max {int(a.max())}")
+            if a.device.type == "cpu" and n:  # on a GPU a failed device-side assert would end the process
+                try:  # checked inside torch, not read back by Python: the step stays free of host reads
+                    torch._assert_async(((a >= 0) & (a < space.n)).all())
+                except RuntimeError:
+                    raise ValueError(f"actions must lie in [0, {space.n}), got min {int(a.min())} "
+                                     f"max {int(a.max())}") from None
             return a
         dim = int(np.prod(space.shape or ()))
         a = a.reshape(n, -1) if a.numel() == n * dim else a
@@ -342,14 +346,14 @@ class TwinEnv(BatchedEnv):
         map_xy = self._map_xy()
         info: dict[str, Any] = {"final_obs": obs, "final_map_xy": map_xy}
         done = terminated | truncated
-        if bool(done.any()):
-            # Same-step autoreset: done copies start their next episode now.
-            self._episode += done.long()
-            self._ke = noise.key_episode_hash(self._key, self._episode)
-            self._t = torch.where(done, torch.zeros_like(self._t), self._t)
-            self._init_state(done)
-            obs = self._observe()
-            map_xy = self._map_xy()
+        # Same-step autoreset: done copies start their next episode now. Every copy takes this
+        # path, masked by ``done`` (asking ``done.any()`` first would make a GPU wait every step).
+        self._episode += done.long()
+        self._ke = noise.key_episode_hash(self._key, self._episode)
+        self._t = torch.where(done, torch.zeros_like(self._t), self._t)
+        self._init_state(done)
+        obs = self._observe()
+        map_xy = self._map_xy()
         info["map_xy"] = map_xy
         info.update(self._extra_info())
         self.last_info = info

@@ -226,17 +226,19 @@ class MullerBrownTwin(TwinEnv):
         self._noise_ch = torch.as_tensor(_NOISE_CH, device=self.device)
         self._start_ch = torch.as_tensor(_START_CH, device=self.device)
         self._x = torch.zeros(self.num_envs, 2, dtype=dtype, device=self.device)
+        # Made once: a tensor made from Python numbers at every step is a host-to-device copy on a GPU.
+        self._start_x = None if self.start is None else torch.as_tensor(self.start, dtype=dtype, device=self.device)
 
     @property
     def map_bounds(self) -> MapBounds:
         return BOUNDS
 
     def _init_state(self, mask: torch.Tensor) -> None:
-        if self.start is None:
+        if self._start_x is None:
             u = self._uniform(self._start_ch).to(self.dtype)
             x = self._low + u * (self._high - self._low)
         else:
-            x = torch.as_tensor(self.start, dtype=self.dtype, device=self.device).expand(self.num_envs, 2)
+            x = self._start_x.expand(self.num_envs, 2)
         self._x = torch.where(mask[:, None], x, self._x)
 
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -85,7 +85,8 @@ def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Gen
     return OnlineWorldModel(encoder=encoder, members=members, replay_capacity=capacity,
                             batch_size=cfg.world_model.batch_size, device=device, generator=generator,
                             recent_fraction=o.recent_fraction, recent_window=o.recent_window,
-                            surprise_head=head, head_discount=o.head_discount, objective=objective(cfg))
+                            surprise_head=head, head_discount=o.head_discount, objective=objective(cfg),
+                            samples_per_transition=o.samples_per_transition)
 
 
 def make_planner(cfg: Config, world: OnlineWorldModel, device: torch.device, generator: torch.Generator

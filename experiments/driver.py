@@ -28,7 +28,13 @@ needs no :class:`RunContext`: without one it keeps its logs in memory
 ``update()`` metrics are logged each interval (a bare key under
 ``world_model/``, a ``ns/key`` as it is; a non-finite ``loss`` stops the run);
 the agent's state is checkpointed under ``"agent"``; its ``world`` (an online
-world model) is drawn as the latent map.
+world model) is drawn as the latent map, and its ``samples_per_transition``
+(rows trained on per transition stored) goes into the summary.
+
+Between two logging intervals the loop reads nothing back from the device (no
+``.item()``, ``float(tensor)`` or ``if tensor.any()``): metrics stay tensors until
+they are logged, the tracker sums on the device, and the project's twins
+autoreset with masks; ``tests/test_host_syncs.py`` counts such reads.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ from typing import Any
 
 import torch
 
-from agents.protocol import Agent, Step
+from agents.protocol import Agent, Metrics, Step, host_metrics
 from experiments.context import MemoryContext, RunContext
 from experiments.env_watch import EnvFault, EnvWatch
 from experiments.errors import CheckpointError
@@ -230,28 +236,49 @@ class AgentHook(RunHook):
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.metrics: dict[str, float] = {}
+        self.metrics: Metrics = {}
+        self.step = 0
 
     def state_dict(self) -> dict:
+        self._host()  # a diverged loss stops the run before it overwrites a good checkpoint
         return self.agent.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state)
 
     def update(self, step: int) -> None:
-        """``agent.update()``; keeps its latest non-empty metrics, stops on a non-finite loss."""
+        """``agent.update()``; keeps its latest non-empty metrics, stops on a non-finite loss.
+
+        A float loss is checked at once; a tensor one (left on the device, so that the step
+        loop never waits for it) when it is read: at the next log or checkpoint.
+        """
         try:
             self.metrics = self.agent.update() or self.metrics
         except FloatingPointError as err:
             raise FloatingPointError(f"world_model/loss became nan at step {step} ({err})") from err
+        self.step = step
         loss = self.metrics.get("loss", self.metrics.get("world_model/loss"))
-        if loss is not None and not math.isfinite(loss):
+        if isinstance(loss, float) and not math.isfinite(loss):
             raise FloatingPointError(f"world_model/loss became {loss} at step {step}")
 
+    def _host(self) -> dict[str, float]:
+        """The latest metrics as floats (one read-back); a non-finite loss stops the run."""
+        out = host_metrics(self.metrics)
+        loss = out.get("loss", out.get("world_model/loss"))
+        if loss is not None and not math.isfinite(loss):
+            raise FloatingPointError(f"world_model/loss became {loss} at step {self.step} or before")
+        return out
+
     def interval_metrics(self) -> dict[str, float]:
-        out = {k if "/" in k else f"world_model/{k}": v for k, v in self.metrics.items()}
+        out = {k if "/" in k else f"world_model/{k}": v for k, v in self._host().items()}
         out.update(self.agent.interval_metrics())
         return out
+
+    def summary(self, tracker: Tracker) -> dict[str, Any]:
+        """``samples_per_transition``: rows the world model trained on per transition it stored."""
+        world = self.agent.world
+        seen = getattr(world, "samples_seen_per_transition", None)
+        return {} if seen is None else {"samples_per_transition": seen}
 
     def draw(self, ctx: RunContext, step: int) -> None:
         draw_latent_map(ctx, self.agent, step)

@@ -111,8 +111,9 @@ class GAN(WorldModel):
         return {"loss": (d_loss + g_loss).detach(), "disc_loss": d_loss.detach(), "gen_loss": g_loss.detach(),
                 "d_real": torch.sigmoid(real_logit).mean().detach()}
 
-    def fit_step(self, x: Tensor, weights: Tensor | None = None) -> dict[str, float]:
-        """One discriminator step (importance-weighted real rows), then one generator step."""
+    def train_step(self, x: Tensor, weights: Tensor | None = None, check: bool = False) -> dict[str, Tensor]:
+        """One discriminator step (importance-weighted real rows), then one generator step (``check``:
+        raise ``FloatingPointError`` after them when a loss is not finite)."""
         x = self._check_x(x)
         opts = self.optimisers()
         fake = self.generator(self._randn((x.shape[0], self.code_dim), None))
@@ -126,9 +127,9 @@ class GAN(WorldModel):
         opts["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         opts["generator"].step()
-        if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
+        if check and not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
             raise FloatingPointError("GAN loss is not finite; lower lr?")
-        return {k: float(v) for k, v in self._metrics(d_loss, g_seen, real_logit).items()}
+        return self._metrics(d_loss, g_seen, real_logit)
 
     # ---------------------------------------------------------------- surprise
     def per_sample_loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

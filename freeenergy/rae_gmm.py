@@ -66,11 +66,11 @@ class RAEGMM(RAE):
         self._codes: NoveltyArchive | None = None  # the codes of the last prior fit
         self.to(device)
 
-    def fit_step(self, x: Tensor, *args: Any, **kwargs: Any) -> dict[str, float]:
-        """``RAE.fit_step`` that also remembers ``x`` for the next prior fit."""
+    def train_step(self, x: Tensor, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        """``RAE.train_step`` (and so ``fit_step``) that also remembers ``x`` for the next prior fit."""
         self._remember(self._check_x(x))
         self._steps_since_fit += 1
-        return super().fit_step(x, *args, **kwargs)
+        return super().train_step(x, *args, **kwargs)
 
     @torch.no_grad()
     def _remember(self, x: Tensor) -> None:

@@ -8,7 +8,8 @@ offers:
   ``weights`` ``(B,)`` are given;
 - ``fit_step(x, weights=None) -> dict[str, float]``: one optimiser step (the
   model owns its optimisers, ``optimisers()``, and their state,
-  ``optimiser_state_dict()``);
+  ``optimiser_state_dict()``); ``train_step`` is the same step with its
+  metrics left on the device (no host sync, for hot loops);
 - ``free_energy(x) -> (B,)``: the model's surprise about each row (its
   per-sample loss averaged over a few noise draws, without gradients);
 - ``sample(n, steps) -> (n, D)``: generation by the model's own chain;
@@ -162,16 +163,25 @@ class WorldModel(nn.Module):
     def fit_step(self, x: Tensor, weights: Tensor | None = None) -> dict[str, float]:
         """One gradient step on batch ``x`` ``(B, D)`` (optionally importance-weighted, ``(B,)``).
 
-        Returns the metrics of ``loss`` as floats.
+        Returns the metrics of ``loss`` as floats; a loss that is not finite raises
+        ``FloatingPointError`` before the step.
+        """
+        return {k: float(v) for k, v in self.train_step(x, weights, check=True).items()}
+
+    def train_step(self, x: Tensor, weights: Tensor | None = None, check: bool = False) -> dict[str, Tensor]:
+        """``fit_step`` without reading anything back to the host: the metrics as detached 0-d tensors.
+
+        A hot loop on a GPU calls this and reads the metrics when it reports them (it then
+        checks that ``loss`` is finite); ``check`` reads the loss now, as ``fit_step`` does.
         """
         opt = self.optimiser()
         opt.zero_grad(set_to_none=True)
         total, metrics = self.loss(x, weights)
-        if not torch.isfinite(total):
+        if check and not torch.isfinite(total):
             raise FloatingPointError(f"{type(self).__name__} loss is {total.item()}; lower lr?")
         total.backward()
         opt.step()
-        return {k: float(v) for k, v in metrics.items()}
+        return metrics
 
     # ---------------------------------------------------------------- surprise
     @torch.no_grad()

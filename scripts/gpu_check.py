@@ -2,12 +2,14 @@
 
 Parts, each under its own time limit inside one overall budget (``--budget``, 450 s:
 the whole check is sized for under 8 minutes on an H200; tests 150 s at most, throughput
-180 s, the exploration runs an even share of what is left each):
+240 s (its compiled rows compile first), the exploration runs an even share of what is left each):
 
 - ``tests``: ``pytest -m cuda tests/test_cuda.py`` (every device test on ``cuda``);
 - ``throughput``: ``benchmarks/throughput.py --device cpu cuda``, up to 131,072 copies on
-  CUDA (1,024 on the CPU): the amortised agent with bonus ``none`` and ``afe`` beside the
-  JAX anchor (``benchmarks/anchor_jax_ppo.py``) at the same copies, and SB3 PPO's row;
+  CUDA (1,024 on the CPU): the amortised agent with bonus ``none`` and ``afe`` (each
+  transition trained on at least once), eager and compiled (``agent.ppo.compile``: CUDA
+  graphs), beside the JAX anchor (``benchmarks/anchor_jax_ppo.py``) at the same copies in
+  turns, and SB3 PPO's row;
 - ``exploration``: one run of each ``maze-large-*`` preset on ``cuda`` for 1,048,576
   env steps (1,024 copies x 1,024 steps, one seed); coverage and env-steps/s.
 
@@ -49,9 +51,10 @@ OPTIONAL = {"wandb": "logging disabled", "jax": "no JAX anchor", "flax": "no JAX
 METHODS = ("afe", "count", "ppo", "random", "rnd", "umbrella-afe")
 #: Sizes of the real check and of the CPU rehearsal.
 FULL = {"devices": ["cpu", "cuda"], "envs": [1024], "cuda_envs": [1024, 8192, 32768, 131072], "steps": 1 << 19,
-        "anchor_steps": 1 << 22, "sb3_steps": 8192, "explore": ["env.num_envs=1024", "run.steps=1024"]}
+        "anchor_steps": 1 << 22, "sb3_steps": 8192, "repeats": 1, "compile": ["off", "on"],
+        "explore": ["env.num_envs=1024", "run.steps=1024"]}
 REHEARSAL = {"devices": ["cpu"], "envs": [16], "cuda_envs": [64], "steps": 64, "anchor_steps": 128, "sb3_steps": 64,
-             "explore": ["--debug", "run.steps=8"]}
+             "repeats": 1, "compile": ["off"], "explore": ["--debug", "run.steps=8"]}
 WHEELS_HINT = ("carry its wheel: see scripts/gpu_wheels.txt (pip download there, then "
                "GPU_CHECK_WHEELS=.whl bash scripts/gpu_check.sh)")
 
@@ -130,8 +133,8 @@ def run_throughput(sizes: dict, timeout: float) -> dict:
     cmd = [sys.executable, "benchmarks/throughput.py", "--device", *sizes["devices"],
            "--envs", *map(str, sizes["envs"]), "--cuda-envs", *map(str, sizes["cuda_envs"]),
            "--steps", str(sizes["steps"]), "--anchor-steps", str(sizes["anchor_steps"]),
-           "--sb3-steps", str(sizes["sb3_steps"]), "--sb3-settings", "zoo",
-           "--anchor-timeout", str(int(timeout * 0.4))]
+           "--sb3-steps", str(sizes["sb3_steps"]), "--sb3-settings", "zoo", "--repeats", str(sizes["repeats"]),
+           "--compile", *sizes["compile"], "--anchor-timeout", str(int(timeout * 0.4))]
     proc, seconds = run(cmd, timeout)
     if proc is None:
         return {"status": "timeout", "seconds": seconds}
@@ -190,7 +193,7 @@ def benchmarks(args: argparse.Namespace, cuda: bool, clock: Clock) -> dict:
         return {"throughput": {"status": "skipped", "reason": "no cuda"},
                 "exploration": {"status": "skipped", "reason": "no cuda"}}
     device, sizes = ("cpu", REHEARSAL) if args.rehearse else ("cuda", FULL)
-    out = {"throughput": run_throughput(sizes, clock.limit(180))}
+    out = {"throughput": run_throughput(sizes, clock.limit(240))}
     with tempfile.TemporaryDirectory() as tmp:
         out["exploration"] = run_exploration(device, args.methods, sizes["explore"], clock, Path(tmp))
     return out

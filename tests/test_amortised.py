@@ -138,3 +138,29 @@ def test_rnd_bonus_stays_alive_and_covers_multiroom_like_random():
     renv = make_env(rand, dev)
     rand_summary = run_agent(renv, make_agent(rand, renv, dev, torch.Generator().manual_seed(0)), steps=1000)
     assert summary["coverage"] >= rand_summary["coverage"] - 0.1, (summary["coverage"], rand_summary["coverage"])
+
+
+def _cartpole(copies: int, **agent) -> Config:
+    ppo = {"rollout": 4, "hidden": 8, "minibatches": 2, **agent.pop("ppo", {})}
+    return _cfg({"id": "freeenergy/CartPole-v1", "num_envs": copies},
+                {"intrinsic": {"name": "afe"}, "warmup_steps": 2, "ext_coef": 1.0, "ppo": ppo, **agent},
+                {"hidden": 16, "batch_size": 16})
+
+
+@pytest.mark.parametrize("spt,expected", [(1.0, 1.0), (2.0, 2.0), (0.0, 16 * 16 / (64 * 18))])
+def test_the_world_models_batch_grows_with_the_copies(spt, expected):
+    """agent.online.samples_per_transition: every transition is drawn that many times on average
+    (0: batches of world_model.batch_size, 16 rows x 16 fit steps for 64 x 18 transitions)."""
+    cfg = _cartpole(64, online={"samples_per_transition": spt})
+    summary, _ = drive(cfg, 18)  # 2 warm-up steps and 4 rollouts of 4 steps: every row stored is fitted on
+    assert summary["samples_per_transition"] == pytest.approx(expected)
+
+
+def test_the_compiled_learner_matches_the_eager_one():
+    """agent.ppo.compile: the same random draws and the same results, to float rounding."""
+    eager, eager_rows = drive(_cartpole(8), 14)
+    compiled, compiled_rows = drive(_cartpole(8, ppo={"compile": True}), 14)
+    assert compiled["final_free_energy"] == pytest.approx(eager["final_free_energy"], rel=1e-4)
+    for a, b in zip(eager_rows, compiled_rows, strict=True):
+        for key in ("ppo/policy_loss", "ppo/entropy", "ppo/value_loss_ext", "world_model/loss"):
+            assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-6), key

@@ -16,6 +16,7 @@ TINY = {
                   "--sb3-steps", "128", "--sb3-envs", "4"],
     "runner.py": ["--debug", "--repeats", "1", "--quick-debug"],
     "throughput.py": ["--quick"],  # with the JAX anchor where jax is installed, a note where it is not
+    "profile_step.py": ["--envs", "8", "--rollout", "4", "--rollouts", "1"],
     "anchor_jax_ppo.py": ["--quick"],
     "joint_model.py": ["--envs", "noisytv", "--copies", "8", "--steps", "30", "--train-steps", "3",
                        "--conditions", "3", "--k", "4"],

@@ -27,8 +27,17 @@ import torch
 from torch import Tensor
 
 from agents.encoding import RunningNorm
+from agents.protocol import Metrics
 
-CHUNK = 32768  # rows scored per forward pass (bounds memory at large T * N)
+CHUNK = 32768  # rows scored per forward pass on a GPU (bounds memory at large T * N)
+#: On a CPU: a pass's layer outputs stay in cache (the RAE of throughput.py scores 32,768 rows
+#: 2.3 times faster in chunks of 4,096 than in one).
+CPU_CHUNK = 4096
+
+
+def chunks(rows: Tensor) -> list[Tensor]:
+    """``rows`` ``(B, ...)`` cut into the blocks a source scores one forward pass at a time."""
+    return list(rows.split(CPU_CHUNK if rows.device.type == "cpu" else CHUNK))
 
 
 @dataclass
@@ -69,8 +78,8 @@ class IntrinsicSource:
         """``(B,)`` surprise at ``batch``, before learning from it."""
         raise NotImplementedError
 
-    def learn(self, steps: int) -> dict[str, float]:
-        """Learn from what was scored; metrics named ``ns/key``."""
+    def learn(self, steps: int) -> Metrics:
+        """Learn from what was scored; metrics named ``ns/key`` (floats or 0-d tensors, :data:`Metrics`)."""
         return {}
 
     def minibatch(self, idx: Tensor) -> dict[str, Tensor]:
@@ -117,8 +126,9 @@ class ReturnNormaliser:
         return rewards / self.norm.std.float()
 
     @property
-    def std(self) -> float:
-        return float(self.norm.std)
+    def std(self) -> Tensor:
+        """The running std ``()`` of the discounted intrinsic returns (on the device: not read back)."""
+        return self.norm.std.reshape(())
 
     def state_dict(self) -> dict:
         return {"returns": self.returns.cpu(), "norm": self.norm.state_dict()}

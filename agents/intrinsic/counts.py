@@ -36,8 +36,9 @@ class CountBonus(IntrinsicSource):
             raise ValueError("the count bonus needs the map_xy of each next observation (info['map_xy'])")
         cells = self.map_cells(batch.map_xy).to(self.counts.device).long().reshape(batch.steps(), -1)
         out = torch.empty(cells.shape, device=self.counts.device)
+        ones = torch.ones(cells.shape[1], device=self.counts.device)
         for t in range(cells.shape[0]):  # a cell's count includes the visits of earlier steps
-            self.counts += torch.bincount(cells[t], minlength=self.counts.numel()).float()
+            self.counts.index_add_(0, cells[t], ones)  # not bincount: it reads back its largest index
             out[t] = self.counts[cells[t]].rsqrt()
         return out.reshape(-1)
 

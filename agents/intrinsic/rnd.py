@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from agents.encoding import RunningNorm
 from agents.intrinsic import RNDOptions
-from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
+from agents.intrinsic.base import IntrinsicSource, Transitions, chunks
+from agents.protocol import Metrics
 
 CLIP = 5.0
 
@@ -92,7 +93,7 @@ class RND(IntrinsicSource):
         self.rows = self.norm.normalise(batch.next_obs).clamp(-CLIP, CLIP)
         self._trained = 0
         with torch.no_grad():
-            return torch.cat([self.error(self.rows[i:i + CHUNK]) for i in range(0, self.rows.shape[0], CHUNK)])
+            return torch.cat([self.error(block) for block in chunks(self.rows)])
 
     def _step(self, z: Tensor) -> Tensor:
         keep = torch.rand(z.shape[0], device=z.device, generator=self.generator) < self.options.fraction
@@ -108,14 +109,14 @@ class RND(IntrinsicSource):
         assert self.rows is not None, "score a batch before training on its minibatches"
         return {"rnd_loss": self._step(self.rows[idx])}
 
-    def learn(self, steps: int) -> dict[str, float]:
+    def learn(self, steps: int) -> Metrics:
         """Without minibatch steps since the last score: ``steps`` steps on the scored batch. Then the
         observation statistics take in the batch."""
-        out: dict[str, float] = {}
+        out: Metrics = {}
         if self.rows is not None and self._trained == 0 and steps > 0:
             for _ in range(int(steps)):
                 loss = self._step(self.rows)
-            out["rnd/loss"] = float(loss)
+            out["rnd/loss"] = loss
         if self._raw is not None:
             self.norm.update(self._raw)
             self._raw = None

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor
 
 from agents.intrinsic import TERMS, SurpriseOptions
-from agents.intrinsic.base import CHUNK, IntrinsicSource, Transitions
+from agents.intrinsic.base import IntrinsicSource, Transitions, chunks
 from agents.online import OnlineWorldModel
+from agents.protocol import Metrics
 from agents.terms import SURPRISE_TERMS, StepPrediction, model_epistemic
 
 
@@ -53,7 +54,7 @@ class WorldModelSurprise(IntrinsicSource):
     @torch.no_grad()
     def score(self, batch: Transitions) -> Tensor:
         x = self.world.observe(batch.obs, batch.actions, batch.next_obs)  # stored, then scored
-        parts = [self._score(x[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)]
+        parts = [self._score(block) for block in chunks(x)]
         self.free_energy = torch.cat([p[1] for p in parts])
         return torch.cat([p[0] for p in parts])
 
@@ -80,7 +81,7 @@ class WorldModelSurprise(IntrinsicSource):
                               epistemic=epistemic)
         return SURPRISE_TERMS[o.term](pred)
 
-    def learn(self, steps: int) -> dict[str, float]:
+    def learn(self, steps: int) -> Metrics:
         return {f"world_model/{k}": v for k, v in self.world.fit(steps).items()}
 
     def state_dict(self) -> dict:

@@ -1,7 +1,8 @@
 """The ``agent`` config section: the agent type and one typed section per part.
 
 - ``agent.planner``: the planning agents' candidate search and cost (``fe``, ``afe``);
-- ``agent.online``: how the world model learns online (ensemble, replay, fit ratio);
+- ``agent.online``: how the world model learns online (ensemble, replay, fit ratio and
+  samples per transition: how many steps, and how many rows each, per env step);
 - ``agent.surprise``: how a world model's surprise is measured (planners and the
   ``afe`` / ``fe`` intrinsic sources alike; :class:`agents.intrinsic.SurpriseOptions`);
 - ``agent.ppo``: the amortised agent's learner (:class:`agents.ppo_settings.PPOSettings`);
@@ -62,6 +63,11 @@ class OnlineConfig(Settings):
     recent_window: int = setting(1024, "Newest transitions that recent_fraction draws from.", at_least(1, True))
     fit_ratio: int = setting(1, "Learning steps of the world model (or of the intrinsic source) per env step "
                              "(per decision with action_repeat).", at_least(0, True))
+    samples_per_transition: float = setting(1.0, "Least world-model rows trained on per transition stored, on "
+                                            "average: each fit's batch grows from world_model.batch_size with "
+                                            "env.num_envs until the transitions since the previous fit are drawn "
+                                            "this many times (0: always world_model.batch_size). The run's summary "
+                                            "reports the measured figure.", at_least(0))
     fit_every: int = setting(1, "Stable-baselines3 bonus: learn on every fit_every-th vec step only (amortises "
                              "learning over several batches of transitions).", at_least(1, True))
     surprise_head: bool = setting(False, "Train a surprise head S(obs, action) on the free energy of real "

@@ -77,6 +77,11 @@ class SB3Hook(RunHook):
         if source is not None and state.get("bonus") is not None:
             source.load_state_dict(state["bonus"])
 
+    def summary(self, tracker: Any) -> dict[str, Any]:
+        """``samples_per_transition`` of a world-model bonus, as agents report it."""
+        world = None if self.transform is None else self.transform.source.world
+        return {} if world is None else {"samples_per_transition": world.samples_seen_per_transition}
+
     def interval_metrics(self) -> dict[str, float]:
         out = self.sb3.pop()
         if self.transform is None:

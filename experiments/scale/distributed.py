@@ -197,9 +197,10 @@ class ShardWorld:
         if len(w.replay) == 0 or steps <= 0:
             return w.last_metrics
         metrics: dict[str, float] = {}
+        size = w.fit_batch(int(steps))  # the same on every rank: every rank stores every rank's rows
         for _ in range(int(steps)):
             for i, (m, ddp) in enumerate(zip(w.members, self._ddp)):
-                raw, weights = w._batch()  # the full batch: the generator moves alike on every rank
+                raw, weights = w._batch(size)  # the full batch: the generator moves alike on every rank
                 lo, n = self._d.shard(raw.shape[0])
                 x = w.encoder.normalise_raw(raw[lo:lo + n])
                 opt = m.optimiser()
@@ -212,6 +213,7 @@ class ShardWorld:
                 if i == 0:
                     metrics = {k: float(v) for k, v in terms.items()}
             w.fit_steps += 1
+        w.rows_fitted += int(steps) * size
         w.last_metrics = metrics
         return metrics
 

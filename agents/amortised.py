@@ -140,7 +140,7 @@ class AmortisedAgent(Agent):
         rows = self.buf.steps * n
         batch = Transitions(self.raw_obs.reshape(rows, -1), self.buf.actions.reshape(rows) + self.action_start,
                             self.raw_next.reshape(rows, -1), self.map_xy.reshape(rows, 2) if self.has_map else None,
-                            n)
+                            n, self.buf.dones.reshape(rows))
         self._surprise = self.source.score(batch).reshape(self.buf.steps, n)
         fe = self.source.free_energy
         self._fe = None if fe is None else fe.reshape(self.buf.steps, n)
@@ -169,6 +169,8 @@ class AmortisedAgent(Agent):
         """
         if self.buf.t > 0:  # 0: a warm-up step, not in the rollout
             self.buf.dones[self.buf.t - 1] |= mask.to(self.device).bool()
+        if hasattr(self.source, "restarted"):  # an episodic memory starts again
+            self.source.restarted(mask)
 
     def update(self) -> Metrics:
         """At a rollout's end: normalise the bonus, one PPO update, world-model fits; metrics (0-d tensors)."""

@@ -125,32 +125,53 @@ class ActionCodec:
 class TransitionEncoder:
     """Builds and normalises joint vectors ``x = [obs_t, action_t, obs_t+1]`` ``(B, D)``.
 
+    With ``fourier = F > 0`` each normalised observation is followed by ``sin`` and
+    ``cos`` of ``F`` fixed random projections of it (std ``fourier_scale`` per
+    normalised unit). On a low-dimensional observation (a maze position) a smooth
+    autoencoder generalises to unvisited neighbours, so its error is lowest just
+    where exploration should go next; high-frequency features keep neighbouring
+    places apart, and the error then falls with the visits to each place. The
+    replay keeps the raw rows (``raw_dim`` wide); the model sees ``dim`` features.
+
     Args:
         obs_dim: width of a flattened observation.
         action_space: the single-copy Gymnasium action space.
         device: where the statistics and outputs live.
         std_floor: smallest standard deviation used to normalise a feature.
+        fourier: random Fourier features per observation (0: none).
+        fourier_scale: std of their frequencies.
+        generator: draws the projections (reproducibility).
     """
 
     def __init__(self, obs_dim: int, action_space: spaces.Space, device: torch.device | str = "cpu",
-                 std_floor: float = 0.05) -> None:
+                 std_floor: float = 0.05, fourier: int = 0, fourier_scale: float = 10.0,
+                 generator: torch.Generator | None = None) -> None:
+        if fourier < 0 or fourier_scale <= 0:
+            raise ValueError(f"fourier={fourier}, fourier_scale={fourier_scale}: expected fourier >= 0 and scale > 0")
         self.device = torch.device(device)
         self.obs_dim = int(obs_dim)
         self.actions = ActionCodec(action_space, self.device)
         self.act_dim = self.actions.dim
-        self.dim = 2 * self.obs_dim + self.act_dim
+        self.raw_dim = 2 * self.obs_dim + self.act_dim
         self.obs_norm = RunningNorm(self.obs_dim, self.device, std_floor)
-        o, a = self.obs_dim, self.act_dim
-        self.obs_slice = slice(0, o)
-        self.act_slice = slice(o, o + a)
-        self.next_slice = slice(o + a, 2 * o + a)
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        proj = torch.randn(self.obs_dim, int(fourier), generator=generator, device=gen_device)
+        self.proj = (proj * float(fourier_scale)).to(self.device)
+        self.feature_dim = self.obs_dim + 2 * int(fourier)
+        o, f, a = self.obs_dim, self.feature_dim, self.act_dim
+        self.dim = 2 * f + a
+        self.obs_slice = slice(0, f)
+        self.act_slice = slice(f, f + a)
+        self.next_slice = slice(f + a, 2 * f + a)
+        #: where obs_t+1 sits in a raw (replay) row
+        self.raw_next_slice = slice(o + a, 2 * o + a)
         mask = torch.zeros(self.dim, dtype=torch.bool, device=self.device)
-        mask[: o + a] = True
+        mask[: f + a] = True
         #: ``(D,)`` bool: entries known when predicting obs_t+1 from (obs_t, action_t).
         self.predict_mask = mask
 
     def raw(self, obs: Tensor, actions: Tensor, next_obs: Tensor) -> Tensor:
-        """Un-normalised joint rows ``(B, D)`` (what the replay stores)."""
+        """Un-normalised joint rows ``(B, raw_dim)`` (what the replay stores)."""
         obs = torch.as_tensor(obs, device=self.device, dtype=torch.float32).reshape(-1, self.obs_dim)
         nxt = torch.as_tensor(next_obs, device=self.device, dtype=torch.float32).reshape(-1, self.obs_dim)
         return torch.cat([obs, self.actions.encode(actions), nxt], dim=1)
@@ -159,22 +180,32 @@ class TransitionEncoder:
         """Add observations ``(B, obs_dim)`` to the running statistics."""
         self.obs_norm.update(torch.as_tensor(obs, device=self.device).reshape(-1, self.obs_dim))
 
+    def features(self, obs: Tensor) -> Tensor:
+        """Normalised observations ``(B, obs_dim)`` -> ``(B, feature_dim)`` (themselves, then Fourier features)."""
+        if self.proj.shape[1] == 0:
+            return obs
+        h = obs @ self.proj
+        return torch.cat([obs, h.sin(), h.cos()], 1)
+
     def normalise_raw(self, x_raw: Tensor) -> Tensor:
-        """Raw joint rows ``(B, D)`` -> normalised ``(B, D)`` with the current statistics."""
+        """Raw joint rows ``(B, raw_dim)`` -> normalised model inputs ``(B, dim)`` with the current statistics."""
         x = x_raw.to(self.device, torch.float32)
-        return torch.cat([self.obs_norm.normalise(x[:, self.obs_slice]), x[:, self.act_slice],
-                          self.obs_norm.normalise(x[:, self.next_slice])], dim=1)
+        o, a = self.obs_dim, self.act_dim
+        return torch.cat([self.features(self.obs_norm.normalise(x[:, :o])), x[:, o:o + a],
+                          self.features(self.obs_norm.normalise(x[:, self.raw_next_slice]))], dim=1)
 
     def encode(self, obs: Tensor, actions: Tensor, next_obs: Tensor) -> Tensor:
         """Normalised joint rows ``(B, D)`` of a batch of transitions."""
         return self.normalise_raw(self.raw(obs, actions, next_obs))
 
     def normalise_obs(self, obs: Tensor) -> Tensor:
-        """``(..., obs_dim)`` observations in the model's units."""
+        """``(..., obs_dim)`` observations in the model's units (without Fourier features)."""
         return self.obs_norm.normalise(torch.as_tensor(obs, device=self.device))
 
     def state_dict(self) -> dict:
-        return {"obs_norm": self.obs_norm.state_dict()}
+        return {"obs_norm": self.obs_norm.state_dict(), "proj": self.proj.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict) -> None:
         self.obs_norm.load_state_dict(state["obs_norm"])
+        if "proj" in state:
+            self.proj = state["proj"].to(self.device)

@@ -57,7 +57,7 @@ class OnlineWorldModel:
         self.encoder = encoder
         self.members = list(members)
         self.device = torch.device(device)
-        self.replay = ReplayBuffer(replay_capacity, encoder.dim, self.device)
+        self.replay = ReplayBuffer(replay_capacity, encoder.raw_dim, self.device)
         self.batch_size = int(batch_size)
         self.generator = generator
         self.recent_fraction = float(recent_fraction)
@@ -91,7 +91,7 @@ class OnlineWorldModel:
                 weights: Tensor | None = None) -> Tensor:
         """Store a batch of transitions; returns their normalised joint rows ``(B, D)``."""
         raw = self.encoder.raw(obs, actions, next_obs)
-        self.encoder.update(raw[:, self.encoder.next_slice])
+        self.encoder.update(raw[:, self.encoder.raw_next_slice])
         self._last_slots = self.replay.add(raw, weights)
         return self.encoder.normalise_raw(raw)
 

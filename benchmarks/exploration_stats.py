@@ -89,3 +89,26 @@ def intervals_overlap(a: dict, b: dict) -> bool | None:
 
 def _num(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(float(v)) else None
+
+
+def paired_ratio_ci(a: Sequence[float | None], b: Sequence[float | None], level: float = 0.95,
+                    resamples: int = BOOTSTRAP, seed: int = 0) -> dict:
+    """``mean(a) / mean(b)`` over seeds run in pairs (same seed, same world), with a paired bootstrap.
+
+    Seeds are resampled together, so the world each seed drew cancels out of the
+    interval; ``wins`` counts the seeds where ``a > b``.
+    """
+    pairs = [(float(x), float(y)) for x, y in zip(a, b) if x is not None and y is not None]
+    if not pairs:
+        return {"ratio": None, "ci": [None, None], "wins": 0, "pairs": 0}
+    x, y = np.array(pairs).T
+    if y.mean() == 0:
+        return {"ratio": None, "ci": [None, None], "wins": int((x > y).sum()), "pairs": len(pairs)}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(resamples, x.size))
+    my = y[idx].mean(axis=1)
+    ok = my > 0
+    boots = x[idx].mean(axis=1)[ok] / my[ok]
+    lo, hi = np.quantile(boots, [0.5 - level / 2, 0.5 + level / 2]) if boots.size else (np.nan, np.nan)
+    return {"ratio": float(x.mean() / y.mean()), "ci": [_num(lo), _num(hi)], "wins": int((x > y).sum()),
+            "pairs": len(pairs)}

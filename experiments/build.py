@@ -7,6 +7,7 @@ their env, agent and intrinsic source here (the sources' table:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -20,12 +21,14 @@ from agents.bonus import BonusTransform
 from agents.encoding import TransitionEncoder
 from agents.free_energy import FreeEnergyAgent
 from agents.intrinsic.base import IntrinsicSource
+from agents.intrinsic.episodic import with_episodic
 from agents.objective import Objective
 from agents.online import OnlineWorldModel
 from agents.planner import Planner
 from agents.ppo import PPOLearner
 from agents.protocol import Agent
 from agents.repeat import ActionRepeat
+from agents.restarts import Restarts
 from agents.surprise_head import SurpriseHead
 from experiments import agent_table, sizes
 from experiments.config import Config, ConfigError, to_dict
@@ -74,13 +77,14 @@ def objective(cfg: Config) -> Objective:
 def make_world(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> OnlineWorldModel:
     """Encoder, replay and ``agent.online.ensemble`` world models for ``env``'s transitions."""
     o = cfg.agent.online
-    encoder = TransitionEncoder(env.obs_dim, env.single_action_space, device)
+    encoder = TransitionEncoder(env.obs_dim, env.single_action_space, device, fourier=o.fourier,
+                                fourier_scale=o.fourier_scale, generator=generator)
     members = [world_model(cfg, encoder.dim, device) for _ in range(o.ensemble)]
     head = None
     if o.surprise_head:
         hidden = cfg.world_model.hidden
         width = hidden if isinstance(hidden, int) else (list(hidden) or [64])[0]
-        head = SurpriseHead(encoder.obs_dim + encoder.act_dim, width, cfg.world_model.lr, device)
+        head = SurpriseHead(encoder.next_slice.start, width, cfg.world_model.lr, device)
     capacity = sizes.replay_capacity(cfg, env.num_envs)  # grown to the transitions between two fits
     return OnlineWorldModel(encoder=encoder, members=members, replay_capacity=capacity,
                             batch_size=cfg.world_model.batch_size, device=device, generator=generator,
@@ -118,6 +122,9 @@ def make_planning_agent(cfg: Config, env: Any, device: torch.device, generator: 
     if p.goal_obs and len(p.goal_obs) != env.obs_dim:
         raise ConfigError(f"agent.planner.goal_obs={list(p.goal_obs)!r} has {len(p.goal_obs)} entries: expected "
                           f"{env.obs_dim} (the observation size of env.id={cfg.env.id!r}), or [] for no goal")
+    if a.online.fourier:
+        raise ConfigError(f"agent.online.fourier={a.online.fourier} is invalid with agent.type={a.type!r}: a planner "
+                          f"decodes raw observations from the world model; expected 0, or agent.type amortised")
     world = make_world(cfg, env, device, generator)
     planner = make_planner(cfg, world, device, generator)
     agent = PLANNERS[a.type](
@@ -135,9 +142,36 @@ def make_source(cfg: Config, env: Any, device: torch.device, generator: torch.Ge
     if row.needs_map and getattr(env, "map_cells", None) is None:
         raise ConfigError(f"agent.intrinsic.name={name!r} is invalid for env.id={cfg.env.id!r}, which has no map: "
                           f"expected a source without one (e.g. afe, fe, rnd or none), or set env.map_xy")
-    world = make_world(cfg, env, device, generator) if row.world else None
+    world = make_world(cfg, env, device, generator) if row.world or row.model else None
     options = cfg.agent.surprise if row.world else getattr(cfg.agent.intrinsic, row.options or "", None)
-    return intrinsic.build_source(name, env=env, options=options, world=world, device=device, generator=generator)
+    source = intrinsic.build_source(name, env=env, options=options, world=world, device=device, generator=generator)
+    return with_episodic(source, cfg.agent.intrinsic.episodic, num_envs=env.num_envs, obs_dim=env.obs_dim,
+                         device=device)
+
+
+def make_restarts(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> Restarts:
+    """Return-then-explore restarts from the ``restarts`` section; its ranker is built for it alone.
+
+    Raises ConfigError for an env that cannot save and restore its copies' states.
+    """
+    r = cfg.restarts
+    try:
+        env.get_state()
+    except NotImplementedError:
+        raise ConfigError(f"restarts.every={r.every} needs an env with get_state/set_state, and env.id="
+                          f"{cfg.env.id!r} has none: set restarts.every=0, or give the env set_state") from None
+    ranker = None
+    if r.rank != "uniform" and intrinsic.spec(r.rank).needs_map \
+            and getattr(env, "map_cells", None) is None:
+        raise ConfigError(f"restarts.rank={r.rank!r} needs the env's map cells, and env.id={cfg.env.id!r} has no "
+                          f"map: expected afe, rnd or uniform, or set env.map_xy")
+    if r.rank != "uniform":
+        # The ranker scores all copies' states together: no per-copy episodic memory.
+        i = cfg.agent.intrinsic
+        ranking = replace(i, name=r.rank, episodic=replace(i.episodic, on=False))
+        ranker = make_source(replace(cfg, agent=replace(cfg.agent, intrinsic=ranking)), env, device, generator)
+    return Restarts(num_envs=env.num_envs, every=r.every, fraction=r.fraction, top=r.top, ranker=ranker,
+                    fit_ratio=max(cfg.agent.online.fit_ratio, 1), device=device, generator=generator)
 
 
 def make_bonus(cfg: Config, env: Any, device: torch.device, generator: torch.Generator) -> BonusTransform | None:

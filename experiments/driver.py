@@ -290,6 +290,9 @@ class StepHook(RunHook):
     def before_step(self, env: Any, agent: Any) -> None:
         pass
 
+    def observed(self, step: Step) -> None:
+        """The step's transitions, after the agent observed them."""
+
     def after_step(self, env: Any, agent: Any, fe: torch.Tensor | None, next_obs: torch.Tensor,
                    step: int) -> torch.Tensor:
         """May restart copies; returns the observations the agent acts on next ``(N, obs_dim)``."""
@@ -324,8 +327,10 @@ def run_agent(env: Any, agent: Agent, *, ctx: RunContext | MemoryContext | None 
                 hook.before_step(env, agent)
             next_obs, reward, terminated, truncated, info = env.step(actions)
             driver.watch.see(t, info["final_obs"], reward)  # before the agent learns from them
-            fe = agent.observe(Step(obs, actions, info["final_obs"], terminated | truncated, reward,
-                                    info.get("final_map_xy")))
+            step = Step(obs, actions, info["final_obs"], terminated | truncated, reward, info.get("final_map_xy"))
+            fe = agent.observe(step)
+            for hook in hooks:
+                hook.observed(step)
             for hook in hooks:
                 next_obs = hook.after_step(env, agent, fe, next_obs, t + 1)
             agent_hook.update(t + 1)

@@ -134,6 +134,11 @@ def _agent_parts(cfg: Any, obs_dim: int, act_dim: int, num_cells: int = 0) -> di
         t = int(dict(a.sb3_kwargs).get("n_steps", SB3_N_STEPS[a.type]))
         parts["rollout storage"] = (t * n * (obs_dim + 8) * 4.0 * 2,  # SB3's numpy buffer and its torch copy
                                     f"agent.sb3_kwargs.n_steps={t} x env.num_envs={n}")
+    r = cfg.restarts
+    if r.every:
+        # States (a few numbers each) and the transitions met between two restarts, and their scores.
+        parts["restart pool"] = (r.every * n * (2.0 * obs_dim + act_dim + 8) * 4.0 * 2,
+                                 f"restarts.every={r.every} x env.num_envs={n}")
     if num_cells:
         parts["per-copy visits"] = (2.0 * n * num_cells, f"env.num_envs={n} x {num_cells} map cells")
     return parts

@@ -119,6 +119,9 @@ class RAEGMM(RAE):
         averaged over the completions.
         """
         x = self._check_x(x)
+        if self._seen_count < 2 and not self.code_prior.fitted:
+            # Nothing learned yet: no row is more novel than another (an agent scores before its first fit).
+            return x.new_zeros(x.shape[0])
         if not self.refresh_prior() or self._codes is None:
             raise RuntimeError("RAEGMM.epistemic needs rows seen by fit_step, or fit_prior(x) first")
         rows = x

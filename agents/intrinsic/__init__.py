@@ -23,7 +23,7 @@ from freeenergy.settings import Settings, at_least, between, one_of, setting
 OBJECTIVES = ("maximise", "minimise")
 
 
-TERMS = ("total", "epistemic", "aleatoric", "predicted")
+TERMS = ("total", "epistemic", "aleatoric", "predicted", "gain")
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,14 @@ class SurpriseOptions(Settings):
     """How a world model's surprise is measured (planners and the ``afe`` / ``fe`` sources alike)."""
 
     term: str = setting("total", "Surprise term: total (free energy of the transition), epistemic (disagreement "
-                        "of the ensemble or of noise draws about obs_t+1), aleatoric (total - epistemic) or "
-                        "predicted (the surprise head's estimate); see agents/terms.py.", one_of(*TERMS))
+                        "of the ensemble or of noise draws about obs_t+1), aleatoric (total - epistemic), "
+                        "predicted (the surprise head's estimate) or gain (the free energy the model loses by "
+                        "learning the transitions: sqrt of the prediction gain, a pseudo-count bonus; amortised "
+                        "agents); see agents/terms.py.", one_of(*TERMS))
     draws: int = setting(1, "Completions per member and transition (noise draws).", at_least(1, True))
     fe_draws: int = setting(1, "Noise draws of the free energy of each transition.", at_least(1, True))
+    code_penalty: bool = setting(True, "term=total: keep the code penalty in the surprise (false: the "
+                                 "reconstruction error alone, a part that falls with the visits).")
     complete_init: str = setting("obs", "Starting guess of the predicted obs_t+1: obs (no change) or mean "
                                  "(the running mean observation).", one_of("obs", "mean"))
 
@@ -54,6 +58,27 @@ class RNDOptions(Settings):
 
 
 @dataclass(frozen=True)
+class PopulationOptions(Settings):
+    """Novelty search (Lehman & Stanley 2011) in the world model's space: kNN distance to an archive and the rollout."""
+
+    k: int = setting(10, "Nearest neighbours averaged.", at_least(1, True))
+    archive: int = setting(8192, "Transitions kept in the archive (a uniform reservoir sample of all scored).",
+                           at_least(1, True))
+    space: str = setting("input", "Where distances are measured: input (the world model's input features of the "
+                         "next observation; with agent.online.fourier they keep neighbouring places apart) or code "
+                         "(the code its encoder gives the transition).", one_of("input", "code"))
+
+
+@dataclass(frozen=True)
+class EpisodicOptions(Settings):
+    """Episodic novelty (E3B / NGU) on top of the source: its score times a per-copy elliptical episode bonus."""
+
+    on: bool = setting(False, "Multiply the source's score by each copy's episodic bonus phi^T C^-1 phi (C: the "
+                       "feature covariance of the copy's episode so far).")
+    ridge: float = setting(0.1, "C's start, ridge * I (smaller: the first visits count more).", between(0, 1e6, "(]"))
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One intrinsic source.
 
@@ -65,6 +90,7 @@ class SourceSpec:
         world: the source is the online world model's surprise (it needs one, and takes the
             agent's :class:`SurpriseOptions` as its options; rare-state biasing and latent maps use it).
         needs_map: it needs the env's map cells (``env.map_cells``).
+        model: it measures in an online world model's space (one is built for it; not a surprise).
         options: the key of its options under ``agent.intrinsic`` (a ``Settings`` class in ``OPTIONS``).
     """
 
@@ -73,6 +99,7 @@ class SourceSpec:
     objective: str = "maximise"
     world: bool = False
     needs_map: bool = False
+    model: bool = False
     options: str | None = None
 
     def __post_init__(self) -> None:
@@ -83,7 +110,7 @@ class SourceSpec:
 _SURPRISE = "agents.intrinsic.surprise:WorldModelSurprise"
 
 #: Options sections of the sources: ``agent.intrinsic.<key>``.
-OPTIONS: dict[str, type] = {"rnd": RNDOptions}
+OPTIONS: dict[str, type] = {"rnd": RNDOptions, "population": PopulationOptions, "episodic": EpisodicOptions}
 
 SOURCES: dict[str, SourceSpec] = {
     "afe": SourceSpec(_SURPRISE, "the world model's surprise (agent.surprise.term), maximised: adversarial "
@@ -91,6 +118,9 @@ SOURCES: dict[str, SourceSpec] = {
     "fe": SourceSpec(_SURPRISE, "the world model's surprise, minimised: free energy", "minimise", world=True),
     "rnd": SourceSpec("agents.intrinsic.rnd:RND", "random network distillation as published (Burda et al. 2018)",
                       options="rnd"),
+    "population": SourceSpec("agents.intrinsic.population:PopulationNovelty", "novelty search: kNN distance of "
+                             "each transition to an archive and the current rollout, in the world model's input "
+                             "or code space (Lehman & Stanley 2011)", model=True, options="population"),
     "count": SourceSpec("agents.intrinsic.counts:CountBonus", "1/sqrt(n) of the map cell reached, exact counts "
                         "(an oracle on grid worlds)", needs_map=True),
     "none": SourceSpec("agents.intrinsic.base:NoBonus", "no intrinsic reward"),

@@ -47,7 +47,8 @@ class Transitions:
     obs, next_obs: ``(B, O)`` raw (``next_obs`` is the step's own last observation, before
     any autoreset); actions: ``(B,)`` or ``(B, A)`` in the env's format; map_xy: ``(B, 2)`` map
     coordinates of ``next_obs`` when the env reports them; num_envs: ``N`` (steps are
-    consecutive blocks of ``N`` rows; 0: the rows are one step).
+    consecutive blocks of ``N`` rows; 0: the rows are one step); dones: ``(B,)`` whether
+    each step ended its copy's episode, where known.
     """
 
     obs: Tensor
@@ -55,6 +56,7 @@ class Transitions:
     next_obs: Tensor
     map_xy: Tensor | None = None
     num_envs: int = 0
+    dones: Tensor | None = None  # (B,) bool: the step ended its copy's episode (None: unknown)
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -77,6 +79,13 @@ class IntrinsicSource:
     def score(self, batch: Transitions) -> Tensor:
         """``(B,)`` surprise at ``batch``, before learning from it."""
         raise NotImplementedError
+
+    def peek(self, batch: Transitions) -> Tensor:
+        """``(B,)`` the score of ``batch`` under the source as it is now, storing and learning nothing.
+
+        Probes of the signal and the ranking of restart states use it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot score without taking the batch in")
 
     def learn(self, steps: int) -> Metrics:
         """Learn from what was scored; metrics named ``ns/key`` (floats or 0-d tensors, :data:`Metrics`)."""
@@ -101,6 +110,9 @@ class NoBonus(IntrinsicSource):
         return cls()
 
     def score(self, batch: Transitions) -> Tensor:
+        return self.peek(batch)
+
+    def peek(self, batch: Transitions) -> Tensor:
         return torch.zeros(len(batch), device=batch.obs.device)
 
 

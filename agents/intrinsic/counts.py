@@ -42,6 +42,13 @@ class CountBonus(IntrinsicSource):
             out[t] = self.counts[cells[t]].rsqrt()
         return out.reshape(-1)
 
+    def peek(self, batch: Transitions) -> Tensor:
+        """``1 / sqrt(max(n, 1))`` of each next cell under the counts so far."""
+        if batch.map_xy is None:
+            raise ValueError("the count bonus needs the map_xy of each next observation (info['map_xy'])")
+        cells = self.map_cells(batch.map_xy).to(self.counts.device).long().reshape(-1)
+        return self.counts[cells].clamp_min(1).rsqrt()
+
     def state_dict(self) -> dict:
         return {"counts": self.counts.detach().cpu().clone()}  # a copy: the counts grow in place
 

@@ -95,6 +95,11 @@ class RND(IntrinsicSource):
         with torch.no_grad():
             return torch.cat([self.error(block) for block in chunks(self.rows)])
 
+    @torch.no_grad()
+    def peek(self, batch: Transitions) -> Tensor:
+        rows = self.norm.normalise(batch.next_obs).clamp(-CLIP, CLIP)
+        return torch.cat([self.error(block) for block in chunks(rows)])
+
     def _step(self, z: Tensor) -> Tensor:
         keep = torch.rand(z.shape[0], device=z.device, generator=self.generator) < self.options.fraction
         loss = (self.error(z) * keep).sum() / keep.sum().clamp_min(1)

@@ -33,13 +33,14 @@ from experiments.config.studies import (
     DataConfig,
     GenerativeConfig,
     NoveltyConfig,
+    RestartsConfig,
     UmbrellaConfig,
 )
 
 __all__ = ["AgentConfig", "Config", "ConfigError", "DataConfig", "EnvConfig", "GenerativeConfig", "IntrinsicConfig",
-           "OnlineConfig", "PlannerConfig", "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RunConfig",
-           "UmbrellaConfig", "WorldModelConfig", "build", "doc", "field_docs", "field_table", "from_dict", "to_dict",
-           "unknown_key_error"]
+           "OnlineConfig", "PlannerConfig", "LoggingConfig", "NoveltyConfig", "QuickstartConfig", "RestartsConfig",
+           "RunConfig", "UmbrellaConfig", "WorldModelConfig", "build", "doc", "field_docs", "field_table", "from_dict",
+           "to_dict", "unknown_key_error"]
 
 
 #: World models with an epistemic estimate of their own (epistemic surprise needs no ensemble).
@@ -88,6 +89,7 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    restarts: RestartsConfig = field(default_factory=RestartsConfig)
     umbrella: UmbrellaConfig = field(default_factory=UmbrellaConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -105,14 +107,22 @@ class Config:
         # (a planner's score bias or an amortised learner's reward bias).
         s, o = a.surprise, a.online
         own = s.term == "epistemic" and self.world_model.name in MODELS_WITH_EPISTEMIC
-        _require(s.term in ("total", "predicted") or o.ensemble >= 2 or s.draws >= 2 or own, "agent.surprise.term",
-                 s.term, "total, or set agent.online.ensemble >= 2 or agent.surprise.draws >= 2 for "
+        _require(s.term != "gain" or a.type not in ("fe", "afe"), "agent.surprise.term", s.term,
+                 f"total, epistemic, aleatoric or predicted with agent.type={a.type!r}: gain is measured by "
+                 f"learning real transitions (agent.type amortised or a stable-baselines3 bonus)")
+        _require(s.term in ("total", "predicted", "gain") or o.ensemble >= 2 or s.draws >= 2 or own,
+                 "agent.surprise.term", s.term, "total, or set agent.online.ensemble >= 2 or agent.surprise.draws >= 2 "
+                 "for "
                  f"epistemic/aleatoric (or world_model.name {' or '.join(MODELS_WITH_EPISTEMIC)} for epistemic)")
         source = a.intrinsic.name
         biasable = a.type in ("fe", "afe") or (a.type == "amortised" and intrinsic_spec(source).world)
         _require(self.run.kind != "agent" or self.umbrella.windows == 0 or biasable, "umbrella.windows",
                  self.umbrella.windows, f"0 with agent.type={a.type!r}, agent.intrinsic.name={source!r}: rare-state "
                  "biasing needs agent.type fe or afe, or amortised with agent.intrinsic.name afe or fe")
+        loop = ("random", "amortised", "fe", "afe")
+        _require(self.run.kind != "agent" or self.restarts.every == 0 or a.type in loop, "restarts.every",
+                 self.restarts.every, f"0 with agent.type={a.type!r}: restarts need an agent of the project's loop "
+                 f"({', '.join(loop)}); stable-baselines3 steps the env itself")
 
 
 def field_docs(cls: type = Config, prefix: str = "") -> dict[str, str]:

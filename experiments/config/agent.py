@@ -72,6 +72,12 @@ class OnlineConfig(Settings):
                              "learning over several batches of transitions).", at_least(1, True))
     surprise_head: bool = setting(False, "Train a surprise head S(obs, action) on the free energy of real "
                                   "transitions (needed by agent.surprise.term=predicted).")
+    fourier: int = setting(0, "Random Fourier features of each normalised observation in the world model's input "
+                           "(0: none). They keep neighbouring places apart, so that the model's error tracks "
+                           "visits instead of generalising to unvisited neighbours (amortised and stable-baselines3 "
+                           "agents; planners decode raw observations).", at_least(0, True))
+    fourier_scale: float = setting(10.0, "Std of those features' frequencies per normalised observation unit.",
+                                   between(0, 1e6, "(]"))
     head_discount: float = setting(0.0, "Surprise head: discount of the bootstrapped cumulative free energy (0: "
                                    "one step; > 0: an unbounded horizon, Discrete actions only).", between(0, 1, "[)"))
 

@@ -1,10 +1,30 @@
-"""Config sections of the studies: umbrella sampling, novelty search, data sets, generative comparisons."""
+"""Config sections of the studies: restarts, umbrella sampling, novelty search, data sets, generative comparisons."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from experiments.config.engine import _one_of, _require, doc
 from freeenergy import model_table as wm_table
+
+
+@dataclass(frozen=True)
+class RestartsConfig:
+    every: int = doc(0, "Return, then explore: env steps between restarts (0: none). Every agent type that runs on "
+                     "the project's loop (random, amortised, fe, afe) gets the same restarts.")
+    fraction: float = doc(0.25, "Share of the copies put back (env.set_state) at rare states per restart.")
+    rank: str = doc("afe", "What ranks the states met since the last restart: an intrinsic source that rewards "
+                    "novelty (afe: a world model's free energy, built for the restarts alone; count: exact visit "
+                    "counts, Go-Explore's oracle; rnd; ...) or uniform (states drawn at random: the control).")
+    top: float = doc(0.1, "Restarts draw from this top share of the ranked states.")
+
+    def __post_init__(self) -> None:
+        _require(self.every >= 0, "restarts.every", self.every, "an integer >= 0 (0: no restarts)")
+        _require(0 < self.fraction <= 1, "restarts.fraction", self.fraction, "a number in (0, 1]")
+        _require(0 < self.top <= 1, "restarts.top", self.top, "a number in (0, 1]")
+        from agents import intrinsic
+
+        novelty = [n for n in intrinsic.source_names() if intrinsic.spec(n).objective == "maximise" and n != "none"]
+        _one_of("restarts.rank", self.rank, ("uniform", *novelty))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from experiments.build import make_agent, make_bonus, make_env
+from experiments.build import make_agent, make_bonus, make_env, make_restarts
 from experiments.config import Config
 from experiments.context import RunContext
 from experiments.driver import StepHook, run_agent
@@ -53,6 +53,34 @@ class RareStateHook(StepHook):
                 **rare_visit_summary(reference, self.cfg.run.steps, self.seed, tracker.vis)}
 
 
+class RestartsHook(StepHook):
+    """Return, then explore (:mod:`agents.restarts`): the same restarts for every agent type."""
+
+    key = "restarts"
+
+    def __init__(self, restarts: Any) -> None:
+        self.restarts = restarts
+
+    def before_step(self, env: Any, agent: Any) -> None:
+        self.restarts.before_step(env)
+
+    def observed(self, step: Any) -> None:
+        self.restarts.observed(step)
+
+    def after_step(self, env: Any, agent: Any, fe: torch.Tensor | None, next_obs: torch.Tensor,
+                   step: int) -> torch.Tensor:
+        return self.restarts.after_step(env, agent, next_obs, step)
+
+    def state_dict(self) -> dict:
+        return self.restarts.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restarts.load_state_dict(state)
+
+    def summary(self, tracker: Tracker) -> dict[str, Any]:
+        return self.restarts.summary()
+
+
 def run(ctx: RunContext) -> dict:
     """Run ``cfg.agent`` in ``cfg.env`` for ``cfg.run.steps`` steps per copy; return the summary."""
     cfg, device = ctx.cfg, ctx.device
@@ -81,6 +109,8 @@ def run(ctx: RunContext) -> dict:
         rare = RareStateBias.from_config(cfg.umbrella, env.num_envs, device, generator)
         rare.attach(agent)  # through the agent's score-bias or reward-bias hook
         hooks.append(RareStateHook(rare, cfg, device, ctx.seed))
+    if cfg.restarts.every > 0:
+        hooks.append(RestartsHook(make_restarts(cfg, env, device, generator)))
     result = run_agent(env, agent, ctx=ctx, generator=generator, hooks=hooks,
                        label=f"{cfg.run.name or cfg.agent.type}", tracker=tracker)
     if job is not None:

@@ -187,7 +187,7 @@ class ShardWorld:
         w = self._world
         raw = w.encoder.raw(obs, actions, next_obs)
         every = gather_rows(raw)
-        w.encoder.update(every[:, w.encoder.next_slice])
+        w.encoder.update(every[:, w.encoder.raw_next_slice])
         w.replay.add(every, None if weights is None else gather_rows(weights))
         return w.encoder.normalise_raw(raw)
 

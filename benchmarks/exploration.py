@@ -225,17 +225,21 @@ def goals(suite: str | None, rep: dict, recs: dict[str, list[dict]], roles: dict
 
 # ------------------------------------------------------------------ output
 def _bands(ax: Any, curves: dict[str, list[tuple[list, list]]]) -> None:
+    import matplotlib.pyplot as plt
     import numpy as np
 
-    for name, runs in curves.items():
+    colours = plt.get_cmap("tab20").colors  # distinct for up to 20 methods (the default cycle repeats after 10)
+    for i, (name, runs) in enumerate(curves.items()):
         if not runs:
             continue
         end = min(max(s) for s, _ in runs)
         grid = np.linspace(0.0, end, 200)
         ys = np.stack([np.interp(grid, s, c) for s, c in runs])
         mean, lo, hi = t_band(ys)
-        (line,) = ax.plot(grid, mean, label=f"{name} (n={len(runs)})")
-        ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        style = "--" if "restarts" in name else "-"  # with restarts: dashed
+        (line,) = ax.plot(grid, mean, style, color=colours[(2 * i) % 20 + (2 * i) // 20 % 2],
+                          label=f"{name} (n={len(runs)})")
+        ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.12, linewidth=0)
     ax.set_xlabel("env steps (all copies)")
     ax.set_ylim(bottom=0)
 

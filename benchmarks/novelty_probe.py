@@ -2,7 +2,7 @@
 
 Every candidate (an intrinsic source, as ``agent.intrinsic`` / ``agent.surprise``
 / ``agent.online`` config overrides) takes in the *same* random-walk data, in
-rollouts of ``--rollout`` steps, as the amortised agent feeds it (score, then
+rollouts of the preset's ``agent.ppo.rollout`` steps, as the amortised agent feeds it (score, then
 learn). Then its score of every reachable cell x action is compared with the
 walk's own visit counts (``peek``: the source as it is, unchanged):
 
@@ -18,7 +18,8 @@ walk's own visit counts (``peek``: the source as it is, unchanged):
 Each seed draws its own maze (``layout_seed = seed``). Tune on seeds 100-102; the
 report uses seeds 0-9.
 
-    python benchmarks/novelty_probe.py --seeds 0 1 2 3 4 5 6 7 8 9 --out benchmarks/results/novelty_probe.json
+    python benchmarks/novelty_probe.py --seeds 0 1 2 3 4 5 6 7 8 9 --steps 2000 --jobs 2 \
+        --out benchmarks/results/novelty_probe.json
 """
 from __future__ import annotations
 
@@ -181,6 +182,24 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def table(summary: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
+    """One row per signal, best frontier AUC first (the README's table)."""
+    rows = [{"signal": name, "seeds": seeds, "frontier_auc": f["frontier_auc"]["mean"],
+             "frontier_auc_min": f["frontier_auc"]["min"], "spearman": f["spearman"]["mean"],
+             "selectivity": f["selectivity"]["mean"], "auc_0.9_every_seed": f["auc_at_least_0.9_every_seed"]}
+            for name, f in summary.items() if "frontier_auc" in f]
+    return sorted(rows, key=lambda r: -r["frontier_auc"])
+
+
+def _task(args: tuple) -> dict[str, Any]:
+    """One (signal, seed) probe in a worker process (one thread each, so jobs do not contend)."""
+    name, overrides, seed, kw = args
+    torch.set_num_threads(1)
+    row = probe(name, overrides, seed, device=torch.device(kw.pop("device")), **kw)
+    print(row, file=sys.stderr, flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="maze-large-afe")
@@ -191,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=500, help="random-walk steps per copy")
     ap.add_argument("--envs", type=int, default=64)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--jobs", type=int, default=1, help="probes at a time (processes)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -198,18 +218,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for spec in args.candidate:
         name, _, overrides = spec.partition(":")
         candidates[name] = [o for o in overrides.split(",") if o]
-    rows = []
-    for seed in args.seeds:
-        for name, overrides in candidates.items():
-            rows.append(probe(name, overrides, seed, preset=args.preset, steps=args.steps,
-                              num_envs=args.envs, device=device))
-            print(rows[-1], file=sys.stderr)
-    result = {"figure": "novelty signal vs visit counts (frontier AUC, Spearman, selectivity)",
+    kw = {"preset": args.preset, "steps": args.steps, "num_envs": args.envs, "device": args.device}
+    tasks = [(name, o, seed, dict(kw)) for seed in args.seeds for name, o in candidates.items()]
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            rows = list(pool.map(_task, tasks))
+    else:
+        rows = [_task(t) for t in tasks]
+    summary = summarise(rows)
+    result = {"benchmark": "novelty_probe",
+              "figure": "novelty signal vs visit counts (frontier AUC, Spearman, selectivity)",
               "unit": "AUC in [0, 1]; Spearman in [-1, 1]; selectivity: visits of picked / median visits",
               "settings": {"preset": args.preset, "seeds": args.seeds, "steps": args.steps, "envs": args.envs,
                            "walk": "uniformly random actions; each seed its own maze (layout_seed = seed)",
-                           "candidates": candidates},
-              "summary": summarise(rows), "runs": rows, "machine": machine(device=str(device))}
+                           "candidates": candidates, "jobs": args.jobs,
+                           "command": "python benchmarks/novelty_probe.py " + " ".join(sys.argv[1:])},
+              "machine": machine(device=str(device)),
+              "results": {"table": table(summary, len(args.seeds)), "summary": summary, "runs": rows}}
     emit(result, args.out)
     return result
 

@@ -47,10 +47,12 @@ SUITES: dict[str, dict[str, Any]] = {
             "count": ["maze-large-count"],
             "rnd-paper": ["maze-large-rnd-paper"],
             "afe": ["maze-large-afe"],
+            "population": ["maze-large-population"],
             "random+restarts": ["maze-large-umbrella-random"],
             "count+restarts": ["maze-large-count", *RESTART],
             "rnd-paper+restarts": ["maze-large-rnd-paper", *RESTART],
             "afe+restarts": ["maze-large-afe", *RESTART],
+            "population+restarts": ["maze-large-population", *RESTART],
             "random+count-restarts": ["maze-large-umbrella-count"],
         },
     },
@@ -58,11 +60,14 @@ SUITES: dict[str, dict[str, Any]] = {
         "per_seed": "env.kwargs.mapping_seed={seed}",
         "methods": {
             "random": ["deepsea-random"],
-            "rnd": ["deepsea-rnd"],
             "afe": ["deepsea-afe"],
             "afe-position": ["deepsea-afe", "env.kwargs.observation=position"],
+            "afe-position-fourier": ["deepsea-afe-position"],
+            "population-position-fourier": ["deepsea-afe-position", "agent.intrinsic.name=population",
+                                            "agent.intrinsic.population.space=code"],
             "random+restarts": ["deepsea-umbrella-random"],
-            "afe+restarts": ["deepsea-afe", "restarts.every=100", "restarts.fraction=0.25", "restarts.rank=afe"],
+            "afe-position-fourier+restarts": ["deepsea-afe-position", "restarts.every=100",
+                                              "restarts.fraction=0.25", "restarts.rank=afe"],
             "random+count-restarts": ["deepsea-umbrella-count"],
         },
     },
@@ -117,7 +122,8 @@ def report(methods: dict[str, list[str]], seeds: list[int], root: Path) -> dict[
         spread = [u / c if u is not None and c else None for u, c in zip(union, copy)]
         row: dict[str, Any] = {"preset": methods[m], "seeds_done": len(mine), "union": mean_ci(union),
                                "per_copy": mean_ci(copy), "union_over_per_copy": mean_ci(spread),
-                               "wall_seconds": mean_ci([_float(r.get("wall_seconds")) for r in mine.values()])}
+                               "wall_seconds": mean_ci([_float(r.get("wall_seconds")) for r in mine.values()]),
+                               "union_per_seed": union}
         corners = [_float(r.get("corner_reached")) for r in mine.values()]
         if any(c is not None for c in corners):
             row["corner_seeds"] = int(sum(1 for c in corners if c))
@@ -141,25 +147,52 @@ def goals(rows: dict[str, Any]) -> dict[str, Any]:
         return rows[a][key]["mean"] / rows[b][key]["mean"]
 
     out: dict[str, Any] = {}
-    if "afe" in rows and "random" in rows:
-        r = rows["afe"].get("union_ratio", {})
-        out["no_restarts"] = {
-            "text": "adversarial >= 1.5x random union (interval above 1) and >= count-bonus PPO; per copy >= 2x",
-            "union_x_random": r.get("ratio"), "union_x_random_ci": r.get("ci"),
-            "union_x_count": ratio("afe", "count"),
-            "per_copy_x_random": rows["afe"].get("per_copy_ratio", {}).get("ratio"),
-        }
-        g = out["no_restarts"]
-        g["met"] = bool(g["union_x_random"] and g["union_x_random"] >= 1.5 and (g["union_x_random_ci"][0] or 0) > 1
-                        and (g["union_x_count"] or 0) >= 1 and (g["per_copy_x_random"] or 0) >= 2)
-    if "afe+restarts" in rows and "random+restarts" in rows:
-        r = rows["afe+restarts"].get("union_ratio", {})
-        out["restarts"] = {"text": "adversarial policy + restarts >= 1.5x random policy with the same restarts, "
-                                   "and >= 0.8x the count-ranked oracle",
-                           "union_x_random_restarts": r.get("ratio"), "ci": r.get("ci"),
-                           "union_x_oracle": ratio("afe+restarts", "random+count-restarts")}
-        g = out["restarts"]
-        g["met"] = bool((g["union_x_random_restarts"] or 0) >= 1.5 and (g["union_x_oracle"] or 0) >= 0.8)
+    corners = {m: r["corner_seeds"] for m, r in rows.items() if "corner_seeds" in r}
+    if corners:  # DeepSea: the far corner, one-hot and position observations
+        onehot = corners.get("afe", 0)
+        position = max((c for m, c in corners.items() if "position" in m and "restarts" not in m), default=0)
+        n = max(r["seeds_done"] for r in rows.values())
+        out["deepsea"] = {"text": "DeepSea-20: >= 8/10 seeds reach the far corner with one-hot and with position "
+                                  "observations", "corner_seeds": corners, "seeds": n,
+                          "met": n >= 10 and onehot >= 8 and position >= 8}
+        return out
+    for m in ("afe", "population"):  # the adversarial term, and novelty search in the model's code space
+        if m in rows and "random" in rows:
+            r = rows[m].get("union_ratio", {})
+            g = out[f"no_restarts:{m}"] = {
+                "text": f"{m} >= 1.5x random union (interval above 1) and >= count-bonus PPO; per copy >= 2x",
+                "union_x_random": r.get("ratio"), "union_x_random_ci": r.get("ci"),
+                "union_x_count": ratio(m, "count"),
+                "per_copy_x_random": rows[m].get("per_copy_ratio", {}).get("ratio"),
+            }
+            g["met"] = bool(g["union_x_random"] and g["union_x_random"] >= 1.5
+                            and (g["union_x_random_ci"][0] or 0) > 1
+                            and (g["union_x_count"] or 0) >= 1 and (g["per_copy_x_random"] or 0) >= 2)
+        if f"{m}+restarts" in rows and "random+restarts" in rows:
+            r = rows[f"{m}+restarts"].get("union_ratio", {})
+            g = out[f"restarts:{m}"] = {
+                "text": f"{m} policy + restarts >= 1.5x random policy with the same restarts, "
+                        "and >= 0.8x the count-ranked oracle",
+                "union_x_random_restarts": r.get("ratio"), "ci": r.get("ci"),
+                "union_x_oracle": ratio(f"{m}+restarts", "random+count-restarts")}
+            g["met"] = bool((g["union_x_random_restarts"] or 0) >= 1.5 and (g["union_x_oracle"] or 0) >= 0.8)
+    return out
+
+
+#: Paired comparisons beside the references: (method, against) where both ran.
+COMPARE = [("population", "afe"), ("afe", "count"), ("population", "count"),
+           ("random+restarts", "random+count-restarts"), ("afe+restarts", "random+count-restarts"),
+           ("population+restarts", "random+count-restarts"), ("count+restarts", "random+count-restarts")]
+
+
+def comparisons(rows: dict[str, Any]) -> list[dict[str, Any]]:
+    """Union coverage of ``method`` over ``against``, paired by seed (ratio of means, bootstrap CI, wins)."""
+    out = []
+    for a, b in COMPARE:
+        if a in rows and b in rows:
+            r = paired_ratio_ci(rows[a]["union_per_seed"], rows[b]["union_per_seed"])
+            out.append({"method": a, "against": b, "union_ratio": r["ratio"], "union_ratio_ci": r["ci"],
+                        "seeds_won": r["wins"], "pairs": r["pairs"]})
     return out
 
 
@@ -217,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                                             else sys.argv[1:])},
            "machine": machine(),
            "results": {"methods": rep["methods"], "table": table(rep["methods"]), "goals": goals(rep["methods"]),
+                       "comparisons": comparisons(rep["methods"]),
                        "failed_runs": failed,
                        "protocol_wall_seconds": time.perf_counter() - t0}}
     emit(out, args.out)

@@ -134,6 +134,19 @@ def _agent_parts(cfg: Any, obs_dim: int, act_dim: int, num_cells: int = 0) -> di
         t = int(dict(a.sb3_kwargs).get("n_steps", SB3_N_STEPS[a.type]))
         parts["rollout storage"] = (t * n * (obs_dim + 8) * 4.0 * 2,  # SB3's numpy buffer and its torch copy
                                     f"agent.sb3_kwargs.n_steps={t} x env.num_envs={n}")
+    i = a.intrinsic
+    feat = obs_dim + 2 * o.fourier + 1  # the world model's input features (and E3B's constant)
+    if i.name == "population":
+        from freeenergy.knn_novelty import CHUNK_ELEMENTS
+
+        # Archive and rollout rows (raw, then embedded at each scoring) and one chunk of distances.
+        rows = i.population.archive + a.ppo.rollout * n
+        parts["population archive"] = (rows * (width + max(feat, wm.code_dim)) * 4.0 * 2 + CHUNK_ELEMENTS * 4.0,
+                                       f"agent.intrinsic.population.archive={i.population.archive} + "
+                                       f"agent.ppo.rollout={a.ppo.rollout} x env.num_envs={n}")
+    if i.episodic.on:  # each copy's inverse feature covariance, and its Sherman-Morrison update
+        parts["episodic covariances"] = (n * feat * feat * 4.0 * 2,
+                                         f"env.num_envs={n} x (features {feat})^2, agent.online.fourier={o.fourier}")
     r = cfg.restarts
     if r.every:
         # States (a few numbers each) and the transitions met between two restarts, and their scores.

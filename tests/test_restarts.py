@@ -144,3 +144,20 @@ def test_a_resumed_run_keeps_the_ranker():
     fresh = make_restarts(cfg, env, torch.device("cpu"), torch.Generator().manual_seed(0))
     fresh.load_state_dict(state)
     assert fresh.restarts == 7 and np.allclose(fresh.ranker.counts.numpy(), r.ranker.counts.numpy())
+
+
+@pytest.mark.parametrize("over, part, key", [
+    ({"agent": {"intrinsic": {"name": "population", "population": {"archive": 1 << 33}}}},
+     "population archive", "agent.intrinsic.population.archive"),
+    ({"env": {"num_envs": 1 << 16}, "agent": {"online": {"fourier": 1024}, "intrinsic": {"episodic": {"on": True}}}},
+     "episodic covariances", "env.num_envs"),
+])
+def test_population_and_episodic_memory_is_refused_in_one_line(over, part, key):
+    from experiments.guards import check_memory, estimate_parts
+
+    cfg = build(Config, {"agent": {"type": "amortised", **over.get("agent", {})}, "env": over.get("env", {})})
+    assert estimate_parts(cfg)[part][0] > 1e11
+    with pytest.raises(ConfigError) as err:
+        check_memory(cfg, "cpu")
+    msg = str(err.value)
+    assert "\n" not in msg and part in msg and key in msg

@@ -150,10 +150,13 @@ def goals(rows: dict[str, Any]) -> dict[str, Any]:
     corners = {m: r["corner_seeds"] for m, r in rows.items() if "corner_seeds" in r}
     if corners:  # DeepSea: the far corner, one-hot and position observations
         onehot = corners.get("afe", 0)
-        position = max((c for m, c in corners.items() if "position" in m and "restarts" not in m), default=0)
+        positions = {m: c for m, c in corners.items() if "position" in m and "restarts" not in m}
+        best = max(positions, key=positions.__getitem__, default=None)
+        position = positions.get(best, 0) if best else 0
         n = max(r["seeds_done"] for r in rows.values())
         out["deepsea"] = {"text": "DeepSea-20: >= 8/10 seeds reach the far corner with one-hot and with position "
                                   "observations", "corner_seeds": corners, "seeds": n,
+                          "one_hot": onehot, "best_with_positions": best,
                           "met": n >= 10 and onehot >= 8 and position >= 8}
         return out
     for m in ("afe", "population"):  # the adversarial term, and novelty search in the model's code space

@@ -237,7 +237,7 @@ def _bands(ax: Any, curves: dict[str, list[tuple[list, list]]]) -> None:
         ys = np.stack([np.interp(grid, s, c) for s, c in runs])
         mean, lo, hi = t_band(ys)
         style = "--" if "restarts" in name else "-"  # with restarts: dashed
-        (line,) = ax.plot(grid, mean, style, color=colours[(2 * i) % 20 + (2 * i) // 20 % 2],
+        (line,) = ax.plot(grid, mean, style, color=colours[(2 * i) % 20 + (i // 10) % 2],  # dark shades first
                           label=f"{name} (n={len(runs)})")
         ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.12, linewidth=0)
     ax.set_xlabel("env steps (all copies)")

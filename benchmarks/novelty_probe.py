@@ -24,6 +24,7 @@ report uses seeds 0-9.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -191,11 +192,10 @@ def table(summary: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["frontier_auc"])
 
 
-def _task(args: tuple) -> dict[str, Any]:
-    """One (signal, seed) probe in a worker process (one thread each, so jobs do not contend)."""
-    name, overrides, seed, kw = args
+def _task(task: tuple[str, list[str], int], device: str, **kw: Any) -> dict[str, Any]:
+    """One (signal, overrides, seed) probe, in a worker process (one thread each, so jobs do not contend)."""
     torch.set_num_threads(1)
-    row = probe(name, overrides, seed, device=torch.device(kw.pop("device")), **kw)
+    row = probe(*task, device=torch.device(device), **kw)
     print(row, file=sys.stderr, flush=True)
     return row
 
@@ -219,15 +219,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name, _, overrides = spec.partition(":")
         candidates[name] = [o for o in overrides.split(",") if o]
     kw = {"preset": args.preset, "steps": args.steps, "num_envs": args.envs, "device": args.device}
-    tasks = [(name, o, seed, dict(kw)) for seed in args.seeds for name, o in candidates.items()]
+    tasks = [(name, o, seed) for seed in args.seeds for name, o in candidates.items()]
+    one = functools.partial(_task, **kw)
     if args.jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            rows = list(pool.map(_task, tasks))
+            rows = list(pool.map(one, tasks))
     else:
-        rows = [_task(t) for t in tasks]
+        rows = [one(t) for t in tasks]
     summary = summarise(rows)
     result = {"benchmark": "novelty_probe",
               "figure": "novelty signal vs visit counts (frontier AUC, Spearman, selectivity)",

@@ -42,7 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == _ROOT / "benchmarks":  # benchmar
     sys.path[0] = str(_ROOT)
 
 from benchmarks.exploration_stats import intervals_overlap, mean_ci, ratio_ci, t_band, welch_p  # noqa: E402
-from benchmarks.report import emit, machine  # noqa: E402
+from benchmarks.report import emit, machine, refuse_link  # noqa: E402
 
 SUITES: dict[str, dict[str, Any]] = {
     "maze-large": {"methods": ["maze-large-afe", "maze-large-rnd", "maze-large-count", "maze-large-ppo",
@@ -260,7 +260,7 @@ def draw(recs: dict[str, list[dict]], path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(refuse_link(path), dpi=110)
     plt.close(fig)
 
 

@@ -24,11 +24,28 @@ def machine(**extra: Any) -> dict:
             "load_average": list(os.getloadavg()), **extra}
 
 
+def refuse_link(path: str | Path) -> Path:
+    """``path`` as a Path, unless it is a symbolic link: a benchmark never writes through one."""
+    path = Path(path)
+    if path.is_symlink():
+        raise SystemExit(f"{str(path)!r} is a symbolic link; benchmarks write only plain files (pick another --out)")
+    return path
+
+
 def write(result: dict, out: str | Path | None) -> None:
-    """``result`` as JSON in ``out`` (nothing without one); called again as partial results grow."""
+    """``result`` as JSON in ``out`` (nothing without one); called again as partial results grow.
+
+    Written to a temp file beside it, then renamed over it: a reader never sees half a file,
+    and the rename replaces ``out`` itself, never a file a link points to.
+    """
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1, default=float) + "\n")
+        out = refuse_link(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        from experiments.io.run_folder import temp_name, write_new
+
+        tmp = temp_name(out)
+        write_new(tmp, (json.dumps(result, indent=1, default=float) + "\n").encode())
+        os.replace(tmp, out)
 
 
 def emit(result: dict, out: str | Path | None = None) -> None:

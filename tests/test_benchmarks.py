@@ -44,3 +44,19 @@ def test_anchor_without_jax_prints_its_json_with_a_note(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(proc.stdout)["results"]
     assert results["anchor"] == [] and "pip install 'freeenergy[bench]'" in results["note"]
+
+
+def test_benchmark_output_never_goes_through_a_link(tmp_path):
+    from benchmarks.report import write
+
+    mine = tmp_path / "users_file.json"
+    mine.write_text("keep me")
+    link = tmp_path / "out.json"
+    link.symlink_to(mine)
+    with pytest.raises(SystemExit, match="symbolic link"):
+        write({"figure": 1}, link)
+    assert mine.read_text() == "keep me"
+    out = tmp_path / "res" / "out.json"
+    write({"figure": 1}, out)
+    write({"figure": 2}, out)  # partial results grow: the file is replaced whole
+    assert json.loads(out.read_text()) == {"figure": 2} and sorted(p.name for p in out.parent.iterdir()) == ["out.json"]
